@@ -1,0 +1,64 @@
+"""The local secret store: a JSON file of mode 0600 under the state dir, plus ``env:`` references."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+from pathlib import Path
+
+from harness.errors import NotFound, UserError
+from harness.records import Secret, SecretRef
+
+
+class FileSecretStore:
+    """Secrets by name in ``<state_dir>/secrets.json`` (0600). ``env:VAR`` reads the environment."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def resolve(self, ref: SecretRef) -> Secret:
+        if ref.scheme == "env":
+            if ref.name not in os.environ:
+                raise NotFound(f"secret {ref}: environment variable {ref.name} is not set")
+            return Secret(os.environ[ref.name])
+        self._check_scheme(ref)
+        values = self._read()
+        if ref.name not in values:
+            raise NotFound(f"secret {ref} is not in the local secret store; `lastmile up` creates the stand-ins' ones")
+        return Secret(values[ref.name])
+
+    def put(self, ref: SecretRef, value: str) -> None:
+        self._check_scheme(ref)
+        values = self._read()
+        values[ref.name] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(values, out, indent=2, sort_keys=True)
+        tmp.replace(self.path)
+
+    def ensure(self, ref: SecretRef, length: int = 24) -> Secret:
+        """Resolve ``ref``, generating a random value on first use."""
+        try:
+            return self.resolve(ref)
+        except NotFound:
+            self.put(ref, _random.token_urlsafe(length))
+            return self.resolve(ref)
+
+    def _read(self) -> dict[str, str]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    @staticmethod
+    def _check_scheme(ref: SecretRef) -> None:
+        if ref.scheme != "secret":
+            raise UserError(f"secret {ref}: the local secret store takes secret:NAME or env:VAR references")
+
+
+def parse_ref(text: str) -> SecretRef:
+    scheme, _, name = text.partition(":")
+    return SecretRef(scheme, name)

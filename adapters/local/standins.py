@@ -1,0 +1,150 @@
+"""The local profile's stand-ins: an S3 server, a Distribution registry and an MLflow server."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import bcrypt
+import yaml
+
+from adapters.local.secrets import FileSecretStore, parse_ref
+from harness.config import Settings
+from harness.standin import Endpoints, StandIn, http_status
+
+ACCESS_KEY = parse_ref("secret:s3-access-key-id")
+SECRET_KEY = parse_ref("secret:s3-secret-access-key")
+
+
+class ObjectStoreStandIn(StandIn):
+    """moto's S3 server, or a ``minio`` binary when one is on PATH (``server: auto``)."""
+
+    name = "object_store"
+
+    def __init__(self, port: int, state_dir: Path, server: str, buckets: list[str], secrets: FileSecretStore):
+        super().__init__(port, state_dir)
+        self.server = ("minio" if shutil.which("minio") else "moto") if server == "auto" else server
+        self.binary = "minio" if self.server == "minio" else None
+        self.install_hint = "put a minio binary on PATH, or set standins.object_store.server: moto"
+        self.buckets = buckets
+        self.secrets = secrets
+
+    def prepare(self, port: int) -> None:
+        self.secrets.ensure(ACCESS_KEY, 12)
+        self.secrets.ensure(SECRET_KEY, 24)
+
+    def command(self, port: int, endpoints: Endpoints) -> list[str]:
+        if self.server == "minio":
+            return ["minio", "server", str(self.home / "data"), "--address", f"127.0.0.1:{port}",
+                    "--console-address", "127.0.0.1:0", "--quiet"]
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        if self.server != "minio":
+            return {}
+        return {"MINIO_ROOT_USER": self.secrets.resolve(ACCESS_KEY).reveal(),
+                "MINIO_ROOT_PASSWORD": self.secrets.resolve(SECRET_KEY).reveal()}
+
+    def is_ready(self, url: str) -> bool:
+        path = "/minio/health/live" if self.server == "minio" else "/moto-api/"
+        return http_status(url + path) == 200
+
+    def after_ready(self, url: str) -> None:
+        from adapters.local.s3 import S3ObjectStore
+
+        store = S3ObjectStore(url, "us-east-1", self.secrets.resolve(ACCESS_KEY), self.secrets.resolve(SECRET_KEY))
+        for bucket in self.buckets:
+            store.ensure_bucket(bucket)
+
+
+class RegistryStandIn(StandIn):
+    """The CNCF Distribution registry (Debian's ``docker-registry``) with htpasswd auth."""
+
+    name = "registry"
+    binary = "docker-registry"
+    install_hint = "install it with: apt-get install docker-registry"
+
+    def __init__(self, port: int, state_dir: Path, username: str, password_ref: str, secrets: FileSecretStore):
+        super().__init__(port, state_dir)
+        self.username = username
+        self.password_ref = parse_ref(password_ref)
+        self.secrets = secrets
+
+    def prepare(self, port: int) -> None:
+        password = self.secrets.ensure(self.password_ref).reveal()
+        htpasswd = self.home / "htpasswd"
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        _write_private(htpasswd, f"{self.username}:{hashed}\n")
+        config = {
+            "version": 0.1,
+            "log": {"level": "info", "formatter": "json", "fields": {"service": "registry"}},
+            "storage": {"filesystem": {"rootdirectory": str(self.home / "data")}, "delete": {"enabled": True}},
+            "http": {"addr": f"127.0.0.1:{port}", "headers": {"X-Content-Type-Options": ["nosniff"]}},
+            "auth": {"htpasswd": {"realm": "lastmile-registry", "path": str(htpasswd)}},
+        }
+        _write_private(self.home / "config.yml", yaml.safe_dump(config))
+
+    def command(self, port: int, endpoints: Endpoints) -> list[str]:
+        return ["docker-registry", "serve", str(self.home / "config.yml")]
+
+    def is_ready(self, url: str) -> bool:
+        return http_status(url + "/v2/") == 401
+
+
+class MlflowStandIn(StandIn):
+    """MLflow tracking and registry; SQLite or PostgreSQL; artifacts proxied into object storage."""
+
+    name = "mlflow"
+    start_timeout_s = 60.0
+
+    def __init__(self, port: int, state_dir: Path, artifacts_bucket: str, database_ref: str | None,
+                 secrets: FileSecretStore):
+        super().__init__(port, state_dir)
+        self.artifacts_bucket = artifacts_bucket
+        self.database_ref = parse_ref(database_ref) if database_ref else None
+        self.secrets = secrets
+
+    def _backend(self) -> str:
+        if self.database_ref:
+            return self.secrets.resolve(self.database_ref).reveal()
+        return f"sqlite:///{self.home / 'mlflow.db'}"
+
+    def command(self, port: int, endpoints: Endpoints) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1", "--backend-store-uri", self._backend(),
+                "--artifacts-destination", f"s3://{self.artifacts_bucket}"]
+
+    def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": endpoints["object_store"],
+            "AWS_ACCESS_KEY_ID": self.secrets.resolve(ACCESS_KEY).reveal(),
+            "AWS_SECRET_ACCESS_KEY": self.secrets.resolve(SECRET_KEY).reveal(),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            # The job executor (GenAI jobs) starts eight extra processes; the pipeline uses none of them.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+
+    def is_ready(self, url: str) -> bool:
+        return http_status(url + "/health") == 200
+
+
+def standins(settings: Settings, secrets: FileSecretStore) -> list[StandIn]:
+    """The stand-ins of a ``processes`` profile, in start order."""
+    cfg, state = settings.standins, settings.state_dir
+    registry = settings.ports.artifact_registry
+    b = settings.buckets
+    return [
+        ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server, [b.data, b.artifacts, b.predictions],
+                           secrets),
+        RegistryStandIn(cfg.registry.port, state, getattr(registry, "username", "lastmile"),
+                        getattr(registry, "password", "secret:registry-password"), secrets),
+        MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets),
+    ]
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)

@@ -1,0 +1,116 @@
+"""`lastmile up / status / down` against real processes: reuse, restart, moved ports, failed starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from adapters.local.standins import ObjectStoreStandIn
+from harness.errors import UserError
+from harness.supervisor import Supervisor
+from harness.wiring import build
+from tests.integration.conftest import ROOT, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+def _pids_alive(pids) -> list[int]:
+    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_reuses_restarts_and_down_leaves_nothing(tmp_path):
+    h = build(settings_for(tmp_path / ".lastmile"))
+    standins = h.standins()
+    first = {s.name: s for s in h.supervisor.up(standins)}
+    family = [p.pid for s in first.values() for p in [psutil.Process(s.pid), *psutil.Process(s.pid).children(True)]]
+    try:
+        assert {s.state for s in first.values()} == {"healthy"}
+
+        started = time.monotonic()
+        again = {s.name: s for s in h.supervisor.up(standins)}
+        assert time.monotonic() - started < 2.0
+        assert {n: (s.pid, s.action) for n, s in again.items()} == {n: (s.pid, "reused") for n, s in first.items()}
+
+        os.kill(first["registry"].pid, signal.SIGKILL)
+        psutil.Process(first["registry"].pid).wait(5) if psutil.pid_exists(first["registry"].pid) else None
+        assert {s.name: s.state for s in h.supervisor.status(standins)}["registry"] == "dead"
+        healed = {s.name: s for s in h.supervisor.up(standins)}
+        assert healed["registry"].action == "restarted" and healed["registry"].pid != first["registry"].pid
+        assert healed["mlflow"].pid == first["mlflow"].pid
+        family.append(healed["registry"].pid)
+    finally:
+        stopped = h.supervisor.down()
+    assert stopped == ["mlflow", "object_store", "registry"]
+    assert _pids_alive(family) == []
+    assert {s.state for s in h.supervisor.status(standins)} == {"stopped"}
+
+
+def _object_store(tmp_path: Path, port: int) -> ObjectStoreStandIn:
+    from adapters.local.secrets import FileSecretStore
+
+    return ObjectStoreStandIn(port, tmp_path, "moto", ["lastmile-test"], FileSecretStore(tmp_path / "secrets.json"))
+
+
+def test_taken_port_moves_to_a_free_one(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        supervisor = Supervisor(tmp_path)
+        try:
+            [status] = supervisor.up([_object_store(tmp_path, taken)])
+            assert status.url != f"http://127.0.0.1:{taken}"
+            assert status.action == f"moved from port {taken}"
+            assert supervisor.endpoints()["object_store"] == status.url
+        finally:
+            supervisor.down()
+
+
+class _Crashing(ObjectStoreStandIn):
+    name = "crasher"
+
+    def command(self, port, endpoints):
+        return [sys.executable, "-c", "import sys; print('bad config, giving up'); sys.exit(3)"]
+
+
+def test_standin_that_exits_during_start_leaves_nothing_running(tmp_path):
+    supervisor = Supervisor(tmp_path)
+    good = _object_store(tmp_path, 0)
+    crasher = _Crashing(0, tmp_path, "moto", [], good.secrets)
+    with pytest.raises(UserError) as caught:
+        supervisor.up([good, crasher])
+    assert "crasher exited during start (exit code 3)" in str(caught.value)
+    assert "crasher.log" in caught.value.hint
+    assert "bad config, giving up" in (tmp_path / "logs" / "crasher.log").read_text()
+    assert supervisor.endpoints().urls == {}
+    assert not list(tmp_path.glob("*.pid"))
+
+
+def test_missing_binary_starts_nothing(tmp_path):
+    supervisor = Supervisor(tmp_path)
+    good = _object_store(tmp_path, 0)
+    minio = ObjectStoreStandIn(0, tmp_path, "minio", [], good.secrets)
+    if minio.binary and __import__("shutil").which(minio.binary):
+        pytest.skip("a minio binary is on PATH here, so it is not missing")
+    with pytest.raises(UserError, match="'minio' is not on PATH"):
+        supervisor.up([good, minio])
+    assert supervisor.endpoints().urls == {}
+
+
+def test_cli_error_is_one_line_without_traceback(tmp_path):
+    env = {**os.environ, "LASTMILE_STATE_DIR": str(tmp_path), "LASTMILE_STANDINS__OBJECT_STORE__SERVER": "minio",
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "up"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("lastmile: error: object_store: 'minio' is not on PATH")
