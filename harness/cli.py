@@ -14,7 +14,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from harness import doctor as doctor_mod
+from harness import cli_pipeline, doctor as doctor_mod
 from harness.config import Settings, find_config, load_settings, redacted
 from harness.errors import LastmileError
 from harness.wiring import Harness, build
@@ -117,6 +117,9 @@ def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON i
     """Print the resolved config (base, then profile, then LASTMILE_* variables), secrets redacted."""
     data = redacted(settings())
     print(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False), end="")
+
+
+cli_pipeline.register(app, harness, out, err)
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ FACTORIES: dict[tuple[str, str], Factory] = {
     ("model_registry", "mlflow"): _lazy("adapters.local.factories:mlflow_registry"),
     ("secret_store", "file"): _lazy("adapters.local.factories:file_secret_store"),
     ("log_sink", "jsonl"): _lazy("adapters.local.factories:jsonl_log_sink"),
+    ("source_trigger", "git"): _lazy("adapters.local.trigger_factory:git_source_trigger"),
+    ("image_builder", "bundle"): _lazy("adapters.local.build_factory:bundle_image_builder"),
+    ("job_runner", "subprocess"): _lazy("adapters.local.jobs_factory:subprocess_job_runner"),
 }
 """What this build can wire. A flavor that config accepts but is missing here is not built yet."""
 

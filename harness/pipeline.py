@@ -1,0 +1,149 @@
+"""Stages 1-5 of the pipeline, through the ports only: the same code runs on every profile.
+
+trigger -> build -> artifacts -> training -> registry. Each stage writes its inputs and outputs
+to the run journal; the first failure ends the run with that stage FAILED and nothing promoted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from harness import datasets, journal as journal_mod
+from harness.errors import LastmileError, NotFound
+from harness.gate import decide
+from harness.journal import Journal, RunRecord
+from harness.promotion import promote
+from harness.records import ArtifactRef, JobSpec, JobState
+from harness.trigger import BuildPlan, nothing_to_do, plan_builds
+
+BUILDS = ("training", "serving")
+PIPELINE_STAGES = ("trigger", "build", "artifacts", "training", "registry")
+
+
+class StageFailed(LastmileError):
+    """A stage ended in failure; the journal holds the details."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    force: bool = False
+    stages: tuple[str, ...] = PIPELINE_STAGES
+
+
+class Pipeline:
+    def __init__(self, harness, on_change: Callable[[RunRecord], None] = lambda _: None):
+        self.h = harness
+        self.settings = harness.settings
+        self.runs_dir = self.settings.state_dir / "runs"
+        self.on_change = on_change
+
+    def run(self, options: RunOptions = RunOptions()) -> RunRecord:
+        journal = Journal(self.runs_dir, self.settings.profile, stages=options.stages, on_change=self.on_change)
+        previous = journal_mod.last_good(self.runs_dir)
+        try:
+            plan, commit = self._trigger(journal, previous, options.force)
+            if nothing_to_do(plan):
+                for name in options.stages[1:]:
+                    journal.skip(name, "nothing to do")
+                return journal.finish("nothing-to-do", commit=commit, reason=plan.reason,
+                                      builds=previous.summary.get("builds", {}) if previous else {})
+            builds = self._build(journal, plan, previous)
+            dataset = self._artifacts(journal)
+            trained = self._training(journal, commit, builds["training"], dataset)
+            decision = self._registry(journal, trained)
+        except KeyboardInterrupt:
+            journal.finish("interrupted")
+            raise
+        except BaseException:
+            journal.finish("failed")
+            raise
+        return journal.finish("succeeded", commit=commit, builds=builds, dataset=dataset,
+                              model_version=trained["model_version"], promoted=decision["promoted"])
+
+    # stages --------------------------------------------------------------------------------------
+    def _trigger(self, journal: Journal, previous: RunRecord | None, force: bool) -> tuple[BuildPlan, str]:
+        since = previous.summary.get("commit") if previous else None
+        with journal.stage("trigger", since=since, force=force) as rec:
+            changes = self.h.source_trigger.changes(since)
+            plan = plan_builds(changes, self.settings.ports.source_trigger, force=force)
+            rec.outputs.update(commit=changes.head, base=changes.base, changed=len(changes.paths),
+                               training=plan.training, serving=plan.serving, reason=plan.reason)
+            return plan, changes.head
+
+    def _build(self, journal: Journal, plan: BuildPlan, previous: RunRecord | None) -> dict[str, dict[str, Any]]:
+        before = previous.summary.get("builds", {}) if previous else {}
+        with journal.stage("build", training=plan.training, serving=plan.serving) as rec:
+            builds: dict[str, dict[str, Any]] = {}
+            for name in BUILDS:
+                needed = getattr(plan, name) or name not in before
+                if needed:
+                    ref = self.h.image_builder.build(name, self.settings.root / name)
+                    builds[name] = {"artifact": str(ref.artifact), "registry": ref.artifact.registry,
+                                    "repository": ref.artifact.repository, "digest": ref.artifact.digest,
+                                    "pushed": ref.pushed, "rebuilt": True}
+                else:
+                    builds[name] = {**before[name], "pushed": False, "rebuilt": False}
+            rec.outputs.update(builds)
+            return builds
+
+    def _artifacts(self, journal: Journal) -> dict[str, Any]:
+        bucket = self.settings.buckets.data
+        with journal.stage("artifacts", bucket=bucket, dataset="iris") as rec:
+            ref, uploaded = datasets.seed(self.h.object_store, bucket)
+            dataset = {"uri": ref.uri, "sha256": ref.sha256, "size": ref.size, "uploaded": uploaded}
+            rec.outputs.update(dataset)
+            return dataset
+
+    def _training(self, journal: Journal, commit: str, build: dict[str, Any], dataset: dict[str, Any]) -> dict:
+        model = self.settings.model
+        result_key = f"results/{journal.record.run_id}/training.json"
+        args = ("--data-uri", dataset["uri"], "--data-sha256", dataset["sha256"],
+                "--model-name", model.name, "--experiment", model.experiment,
+                "--git-commit", commit, "--build-digest", build["digest"],
+                "--champion-alias", "champion",
+                "--result-uri", f"s3://{self.settings.buckets.data}/{result_key}")
+        artifact = ArtifactRef(build["registry"], build["repository"], build["digest"])
+        spec = JobSpec(name="train", artifact=artifact, args=args, timeout_s=self.settings.ports.job_runner.timeout_s)
+        with journal.stage("training", artifact=str(artifact), args=list(args)) as rec:
+            # Asking the registry first fails fast, naming the endpoint, before a job is started.
+            before = self.h.model_registry.by_alias(model.name, "champion")
+            rec.inputs["champion_before"] = before.version if before else None
+            job = self.h.job_runner.submit(spec)
+            rec.outputs.update(job_run=job.run_id, log=job.log_path)
+            journal.save()
+            try:
+                job = self.h.job_runner.wait(job.run_id, spec.timeout_s)
+            except KeyboardInterrupt:
+                self.h.job_runner.cancel(job.run_id)
+                raise
+            rec.outputs.update(state=job.state.value, exit_code=job.exit_code)
+            if job.state is not JobState.SUCCEEDED:
+                tail = self.h.job_runner.log_tail(job.run_id, 15)
+                raise StageFailed(f"training job {job.state.value}: {job.message}\n{tail}")
+            try:
+                result = json.loads(self.h.object_store.get(self.settings.buckets.data, result_key))
+            except NotFound:
+                raise StageFailed(f"training job succeeded but wrote no result to {result_key}") from None
+            rec.outputs.update(mlflow_run_id=result["run_id"], model_version=result["model_version"],
+                               metrics=result["metrics"], champion=result.get("champion"))
+            return result
+
+    def _registry(self, journal: Journal, trained: dict) -> dict[str, Any]:
+        model = self.settings.model
+        version = str(trained["model_version"])
+        champion = trained.get("champion") or {}
+        with journal.stage("registry", model=model.name, version=version) as rec:
+            decision = decide(trained["metrics"][model.metric], champion.get("metrics", {}).get(model.metric),
+                              metric=model.metric, tolerance=model.tolerance, floor=model.floor)
+            registry = self.h.model_registry
+            if decision.promote:
+                move = promote(registry, model.name, version)
+                registry.tag_version(model.name, version, "lastmile.gate", f"promoted: {decision.reason}")
+                outcome = {"promoted": True, "champion": move.champion, "previous": move.previous}
+            else:
+                registry.tag_version(model.name, version, "lastmile.gate", f"rejected: {decision.reason}")
+                outcome = {"promoted": False, "champion": champion.get("version")}
+            rec.outputs.update(outcome, reason=decision.reason)
+            return outcome
