@@ -14,7 +14,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from harness import cli_pipeline, doctor as doctor_mod
+from harness import cli_deploy, cli_pipeline, doctor as doctor_mod
 from harness.config import Settings, find_config, load_settings, redacted
 from harness.errors import LastmileError
 from harness.wiring import Harness, build
@@ -58,7 +58,7 @@ def up() -> None:
         result = h.supervisor.up(h.standins(), progress=lambda msg: status.update(msg))
     table = Table(title=f"lastmile stand-ins ({h.settings.profile}) up in {time.monotonic() - started:.1f} s")
     for column in ("service", "endpoint", "pid", "action", "log"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold", no_wrap=column in ("service", "endpoint"))
     for s in result:
         table.add_row(s.name, s.url or "-", str(s.pid), s.action, s.log)
     out.print(table)
@@ -74,7 +74,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
     else:
         table = Table(title=f"lastmile stand-ins ({h.settings.profile})")
         for column in ("service", "state", "endpoint", "pid", "log"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold", no_wrap=column in ("service", "endpoint"))
         for s in result:
             colour = "green" if s.state == "healthy" else "red"
             table.add_row(s.name, f"[{colour}]{s.state}[/]", s.url or "-", str(s.pid or "-"), s.log)
@@ -120,6 +120,7 @@ def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 
 cli_pipeline.register(app, harness, out, err)
+cli_deploy.register(app, harness, out, err)
 
 
 def main() -> None:

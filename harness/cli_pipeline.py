@@ -85,7 +85,7 @@ def register(app: typer.Typer, harness_factory, out, err) -> None:
         """Upload the default dataset (scikit-learn's iris) under its sha256; a no-op when already there."""
         h = harness_factory()
         ref, uploaded = datasets.seed(h.object_store, h.settings.buckets.data)
-        out.print(f"{'uploaded' if uploaded else 'already there'}: {ref.uri} sha256={ref.sha256} ({ref.size} bytes)")
+        print(f"{'uploaded' if uploaded else 'already there'}: {ref.uri} ({ref.size} bytes)")
 
     @model_app.command("promote")
     def model_promote(version: str) -> None:
@@ -126,3 +126,11 @@ def _report(record, as_json: bool, out, printed: bool = False) -> None:
         sys.stdout.flush()
     elif not printed:
         out.print(stage_table(record))
+    if not as_json and record.summary.get("endpoint"):
+        sample = record.summary.get("sample", {})
+        answer = sample.get("answer", {})
+        out.print(f"[bold]serving[/] model version {record.summary.get('deployed_version')} at "
+                  f"{record.summary['endpoint']} (revision {record.summary.get('revision')})")
+        if answer:
+            out.print(f"sample: {json.dumps(sample.get('row'))} -> prediction {answer.get('predictions')} "
+                      f"probabilities {json.dumps(answer.get('probabilities'))}", highlight=False)

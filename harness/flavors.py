@@ -114,6 +114,7 @@ class MlflowRegistry(Strict):
 # deployer ---------------------------------------------------------------------------------------
 class LocalDeployer(Strict):
     flavor: Literal["local"]
+    endpoint: str | None = Field(None, description="the controller's admin API; empty means the deployer stand-in")
     replicas: int = Field(2, ge=1, le=16)
     max_surge: int = Field(1, ge=0)
     max_unavailable: int = Field(0, ge=0)
@@ -206,6 +207,11 @@ class MlflowStandIn(Strict):
     database_url: SecretRefStr | None = Field(None, description="PostgreSQL URL as a secret ref; empty = SQLite")
 
 
+class DeployerStandIn(Strict):
+    port: int = Field(5070, ge=1, le=65535, description="the controller's admin API")
+    service_port: int = Field(8080, ge=1, le=65535, description="the deployment's stable endpoint")
+
+
 class StandIns(Strict):
     """What ``lastmile up`` starts: ``processes`` on loopback, ``containers``, or ``none`` (real services)."""
 
@@ -213,3 +219,4 @@ class StandIns(Strict):
     object_store: ObjectStoreStandIn = ObjectStoreStandIn()
     registry: RegistryStandIn = RegistryStandIn()
     mlflow: MlflowStandIn = MlflowStandIn()
+    deployer: DeployerStandIn = DeployerStandIn()

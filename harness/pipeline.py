@@ -1,6 +1,6 @@
-"""Stages 1-5 of the pipeline, through the ports only: the same code runs on every profile.
+"""The seven stages of the pipeline, through the ports only: the same code runs on every profile.
 
-trigger -> build -> artifacts -> training -> registry. Each stage writes its inputs and outputs
+trigger -> build -> artifacts -> training -> registry -> deployment -> observation. Each stage writes its inputs and outputs
 to the run journal; the first failure ends the run with that stage FAILED and nothing promoted.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from harness import datasets, journal as journal_mod
+from harness.delivery import deploy_stage, observe_stage
 from harness.errors import LastmileError, NotFound
 from harness.gate import decide
 from harness.journal import Journal, RunRecord
@@ -19,7 +20,7 @@ from harness.records import ArtifactRef, JobSpec, JobState
 from harness.trigger import BuildPlan, nothing_to_do, plan_builds
 
 BUILDS = ("training", "serving")
-PIPELINE_STAGES = ("trigger", "build", "artifacts", "training", "registry")
+PIPELINE_STAGES = ("trigger", "build", "artifacts", "training", "registry", "deployment", "observation")
 
 
 class StageFailed(LastmileError):
@@ -53,6 +54,14 @@ class Pipeline:
             dataset = self._artifacts(journal)
             trained = self._training(journal, commit, builds["training"], dataset)
             decision = self._registry(journal, trained)
+            summary: dict[str, Any] = {}
+            if "deployment" in options.stages:
+                deployed = deploy_stage(self.h, journal, builds["serving"], dataset)
+                summary.update(endpoint=deployed["endpoint"], revision=deployed["revision"],
+                               deployed_version=deployed["model_version"])
+                if "observation" in options.stages:
+                    observed = observe_stage(self.h, journal, deployed)
+                    summary.update(sample=observed["sample"])
         except KeyboardInterrupt:
             journal.finish("interrupted")
             raise
@@ -60,7 +69,7 @@ class Pipeline:
             journal.finish("failed")
             raise
         return journal.finish("succeeded", commit=commit, builds=builds, dataset=dataset,
-                              model_version=trained["model_version"], promoted=decision["promoted"])
+                              model_version=trained["model_version"], promoted=decision["promoted"], **summary)
 
     # stages --------------------------------------------------------------------------------------
     def _trigger(self, journal: Journal, previous: RunRecord | None, force: bool) -> tuple[BuildPlan, str]:

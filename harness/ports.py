@@ -7,7 +7,7 @@ implementation in ``adapters.local.memory`` and real adapters per flavor.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from harness.records import (
     ArtifactRef,
@@ -113,6 +113,9 @@ class ModelRegistry(Protocol):
     def delete_alias(self, name: str, alias: str) -> None: ...
 
     def tag_version(self, name: str, version: str, key: str, value: str) -> None: ...
+
+    def predict(self, name: str, version: str, rows: Sequence[Mapping[str, Any]]) -> list:
+        """Offline predictions of one registered version: the reference a deployed replica must match."""
 
 
 @runtime_checkable

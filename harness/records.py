@@ -132,11 +132,21 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class SmokeCheck:
+    """A request each new replica must answer with ``expected`` predictions before it takes traffic."""
+
+    path: str
+    body: Mapping[str, Any]
+    expected: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     name: str
     serving: ArtifactRef
     model: ModelVersion
-    replicas: int = 2
+    replicas: int | None = None
+    smoke: SmokeCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -147,12 +157,24 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class ReplicaStatus:
+    name: str
+    revision: int
+    url: str
+    state: str  # starting | ready | unready | draining | dead
+    pid: int | None
+    restarts: int
+
+
+@dataclass(frozen=True)
 class DeploymentStatus:
     name: str
     endpoint: str | None
     revision: Revision | None
     desired: int
     ready: int
+    replicas: tuple[ReplicaStatus, ...] = ()
+    message: str = ""
 
 
 @dataclass(frozen=True)

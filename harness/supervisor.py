@@ -146,7 +146,8 @@ class Supervisor:
 
     def _wait_ready(self, todo: Sequence[StandIn], procs: dict, endpoints: Endpoints, progress: Progress) -> None:
         pending = {s.name: s for s in todo}
-        deadline = time.monotonic() + max((s.start_timeout_s for s in todo), default=0)
+        timeout = max((s.start_timeout_s for s in todo), default=0)
+        deadline = time.monotonic() + timeout
         while pending:
             for name, s in list(pending.items()):
                 code = procs[name].poll()
@@ -160,7 +161,7 @@ class Supervisor:
             if pending and time.monotonic() > deadline:
                 names = ", ".join(pending)
                 logs = ", ".join(_rel(s.log_path) for s in pending.values())
-                raise UserError(f"{names} not ready within {deadline:.0f} s", hint=f"read {logs}")
+                raise UserError(f"{names} not ready within {timeout:.0f} s", hint=f"read {logs}")
             if pending:
                 time.sleep(0.1)
 
@@ -241,7 +242,7 @@ def free_port() -> int:
 def _choose_ports(todo: Sequence[StandIn], taken: set[int]) -> dict[str, int]:
     chosen: dict[str, int] = {}
     for s in todo:
-        port = s.port if s.port not in taken and port_free(s.port) else free_port()
+        port = s.port if s.port and s.port not in taken and port_free(s.port) else free_port()
         while port in taken:
             port = free_port()
         taken.add(port)

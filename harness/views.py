@@ -18,6 +18,8 @@ _KEY_OUTPUTS = {
     "artifacts": ("uri",),
     "training": ("state", "model_version", "metrics"),
     "registry": ("reason",),
+    "deployment": ("revision", "model_version", "ready", "endpoint"),
+    "observation": ("model_version", "total"),
 }
 
 
@@ -54,6 +56,8 @@ def _details(stage: str, outputs: dict[str, Any]) -> str:
         value = outputs[key]
         if isinstance(value, dict) and "digest" in value:
             value = value["digest"][:19] + (" (rebuilt)" if value.get("rebuilt") else " (cached)")
+        elif key == "total" and isinstance(value, dict):
+            value = f"{value['health']}, error rate {value['error_rate']:.1%}"
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
         elif key == "commit":

@@ -37,6 +37,7 @@ FACTORIES: dict[tuple[str, str], Factory] = {
     ("source_trigger", "git"): _lazy("adapters.local.trigger_factory:git_source_trigger"),
     ("image_builder", "bundle"): _lazy("adapters.local.build_factory:bundle_image_builder"),
     ("job_runner", "subprocess"): _lazy("adapters.local.jobs_factory:subprocess_job_runner"),
+    ("deployer", "local"): _lazy("adapters.local.factories:local_deployer"),
 }
 """What this build can wire. A flavor that config accepts but is missing here is not built yet."""
 

@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# `make e2e`: bring the local stand-ins up, check them, and tear them down unless KEEP=1.
+# `make e2e`: stand-ins up, the seven stages (forced, so every stage runs), the deployed champion
+# answering on its stable endpoint, and a teardown unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LM=.venv/bin/lastmile
 
-teardown() { [ "${KEEP:-0}" = 1 ] || $LM down >/dev/null; }
+teardown() {
+  local rc=$?
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "KEEP=1: the stand-ins and the deployment keep running; stop them with '$LM down'"
+  else
+    $LM down >/dev/null || true
+  fi
+  exit $rc
+}
 trap teardown EXIT
 
 SECONDS=0
 $LM up
-$LM status
-printf 'e2e: stand-ins up and healthy in %d s' "$SECONDS"
-[ "${KEEP:-0}" = 1 ] && echo " (KEEP=1: left running; stop with '.venv/bin/lastmile down')" || echo
+$LM run --force
+endpoint=$($LM deploy status --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')
+row='{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"], "data": [[6.3, 2.9, 5.6, 1.8]]}}'
+answer=$(.venv/bin/python -c 'import sys, httpx; r = httpx.post(sys.argv[1] + "/invocations", content=sys.argv[2], headers={"content-type": "application/json"}, timeout=10); r.raise_for_status(); print(r.text)' "$endpoint" "$row")
+echo "e2e: POST $endpoint/invocations $row"
+echo "e2e: -> $answer"
+echo "e2e: seven stages and a deployed champion in ${SECONDS} s"

@@ -44,3 +44,14 @@ def process_standins(_: None, h: Any):
     from adapters.local.standins import standins
 
     return standins(h.settings, h.port("secret_store"))
+
+
+def local_deployer(cfg: flavors.LocalDeployer, h: Any):
+    from adapters.local.deployer.client import LocalDeployer
+    from adapters.local.standins import DEPLOYER_TOKEN
+
+    tracking = h.endpoint("mlflow", h.settings.ports.model_registry.tracking_uri)
+    env = {"MLFLOW_TRACKING_URI": tracking, "MLFLOW_DISABLE_TELEMETRY": "true",
+           "LASTMILE_PREDICTIONS_DIR": str(h.settings.state_dir / "predictions" / "outbox")}
+    return LocalDeployer(h.endpoint("deployer", cfg.endpoint), h.secret(str(DEPLOYER_TOKEN)), h.port("artifact_registry"),
+                         h.settings.state_dir / "deployer" / "bundles", env, timeout_s=cfg.ready_deadline_s * 3 + 30)

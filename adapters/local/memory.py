@@ -164,12 +164,14 @@ class MemoryDeployer:
         self._last_number: dict[str, int] = {}
 
     def deploy(self, spec: DeploymentSpec) -> Revision:
-        _check_replicas(spec.name, spec.replicas)
+        """A spec without ``replicas`` keeps the current count (1 for a new deployment)."""
+        replicas = spec.replicas if spec.replicas is not None else self.replicas.get(spec.name, 1)
+        _check_replicas(spec.name, replicas)
         number = self._last_number.get(spec.name, 0) + 1
         self._last_number[spec.name] = number
         revision = Revision(number, spec.serving.digest, spec.model.version)
         self.revisions.setdefault(spec.name, []).append(revision)
-        self.replicas[spec.name] = spec.replicas
+        self.replicas[spec.name] = replicas
         return revision
 
     def status(self, name: str) -> DeploymentStatus:

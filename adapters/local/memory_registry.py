@@ -10,7 +10,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 
 from harness.errors import IntegrityError, NotFound, UserError
 from harness.records import ArtifactRef, BuildRef, Descriptor, ModelVersion, TrackedRun, oci_digest, sha256_hex
@@ -132,6 +132,8 @@ class MemoryModelRegistry:
         self.runs: dict[str, TrackedRun] = {}
         self.versions: dict[str, dict[str, ModelVersion]] = {}
         self.aliases: dict[str, dict[str, str]] = {}
+        self.predictors: dict[tuple[str, str], Callable[[Mapping], object]] = {}
+        """Per (name, version), the function a test gives a version to predict one row; absent means 0."""
 
     def start_run(self, experiment: str, tags: Mapping[str, str] | None = None) -> TrackedRun:
         experiment_id = self.experiments.setdefault(experiment, str(len(self.experiments) + 1))
@@ -193,6 +195,11 @@ class MemoryModelRegistry:
         if name not in self.versions:
             raise NotFound(f"registered model {name} not found")
         self.aliases.get(name, {}).pop(alias, None)
+
+    def predict(self, name: str, version: str, rows: Sequence[Mapping]) -> list:
+        self.get_version(name, version)
+        predictor = self.predictors.get((name, version), lambda row: 0)
+        return [predictor(row) for row in rows]
 
     def tag_version(self, name: str, version: str, key: str, value: str) -> None:
         stored = self.get_version(name, version)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import httpx
 from mlflow.entities import Metric, Param
@@ -81,6 +81,19 @@ class MlflowModelRegistry:
         self._ping()
         with _missing(f"model {name} version {version}"):
             self._client.set_model_version_tag(name, version, key, value)
+
+    def predict(self, name: str, version: str, rows: Sequence[Mapping[str, Any]]) -> list:
+        """Load the version through MLflow's pyfunc flavor, as any MLflow client would, and predict."""
+        import mlflow.pyfunc
+        import pandas as pd
+
+        self._ping()
+        with _missing(f"model {name} version {version}"):
+            self._client.get_model_version(name, version)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        predictions = model.predict(pd.DataFrame(list(rows)))
+        return [p.item() if hasattr(p, "item") else p for p in predictions]
 
     def _ping(self) -> None:
         """Fail in seconds, naming the endpoint; MLflow's own client retries a dead server for minutes."""

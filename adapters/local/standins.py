@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import bcrypt
+import httpx
 import yaml
 
 from adapters.local.secrets import FileSecretStore, parse_ref
 from harness.config import Settings
 from harness.standin import Endpoints, StandIn, http_status
+from harness.supervisor import free_port, port_free
 
+DEPLOYER_TOKEN = parse_ref("secret:deployer-token")
 ACCESS_KEY = parse_ref("secret:s3-access-key-id")
 SECRET_KEY = parse_ref("secret:s3-secret-access-key")
 
@@ -30,9 +35,15 @@ class ObjectStoreStandIn(StandIn):
         self.buckets = buckets
         self.secrets = secrets
 
+    @property
+    def recording(self) -> Path:
+        return self.home / "recording.jsonl"
+
     def prepare(self, port: int) -> None:
         self.secrets.ensure(ACCESS_KEY, 12)
         self.secrets.ensure(SECRET_KEY, 24)
+        if self.server == "moto":
+            _compact_recording(self.recording, port)
 
     def command(self, port: int, endpoints: Endpoints) -> list[str]:
         if self.server == "minio":
@@ -42,7 +53,9 @@ class ObjectStoreStandIn(StandIn):
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
         if self.server != "minio":
-            return {}
+            # moto keeps objects in memory; its recorder appends every request to a file, and the
+            # mutating ones are replayed on the next start, so objects outlive `lastmile down`.
+            return {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(self.recording)}
         return {"MINIO_ROOT_USER": self.secrets.resolve(ACCESS_KEY).reveal(),
                 "MINIO_ROOT_PASSWORD": self.secrets.resolve(SECRET_KEY).reveal()}
 
@@ -52,6 +65,9 @@ class ObjectStoreStandIn(StandIn):
 
     def after_ready(self, url: str) -> None:
         from adapters.local.s3 import S3ObjectStore
+
+        if self.server == "moto" and self.recording.exists() and self.recording.stat().st_size:
+            httpx.post(url + "/moto-api/recorder/replay-recording", timeout=120).raise_for_status()
 
         store = S3ObjectStore(url, "us-east-1", self.secrets.resolve(ACCESS_KEY), self.secrets.resolve(SECRET_KEY))
         for bucket in self.buckets:
@@ -129,6 +145,37 @@ class MlflowStandIn(StandIn):
         return http_status(url + "/health") == 200
 
 
+class DeployerStandIn(StandIn):
+    """The OKE stand-in: a deployment controller (admin API on ``port``) and the Service it fronts."""
+
+    name = "deployer"
+
+    def __init__(self, port: int, state_dir: Path, service_port: int, deployment: str, cfg, secrets: FileSecretStore):
+        super().__init__(port, state_dir)
+        self.service_port = service_port
+        self.deployment = deployment
+        self.cfg = cfg
+        self.secrets = secrets
+
+    def prepare(self, port: int) -> None:
+        token = self.secrets.ensure(DEPLOYER_TOKEN, 32).reveal()
+        _write_private(self.home / "token", token)
+        if not port_free(self.service_port):
+            self.service_port = free_port()
+
+    def command(self, port: int, endpoints: Endpoints) -> list[str]:
+        cfg = self.cfg
+        return [sys.executable, "-m", "adapters.local.deployer", "--port", str(port),
+                "--service-port", str(self.service_port), "--state-dir", str(self.home),
+                "--token-file", str(self.home / "token"), "--name", self.deployment,
+                "--replicas", str(getattr(cfg, "replicas", 2)), "--max-surge", str(getattr(cfg, "max_surge", 1)),
+                "--max-unavailable", str(getattr(cfg, "max_unavailable", 0)),
+                "--ready-deadline-s", str(getattr(cfg, "ready_deadline_s", 60.0))]
+
+    def is_ready(self, url: str) -> bool:
+        return http_status(url + "/healthz") == 200
+
+
 def standins(settings: Settings, secrets: FileSecretStore) -> list[StandIn]:
     """The stand-ins of a ``processes`` profile, in start order."""
     cfg, state = settings.standins, settings.state_dir
@@ -140,7 +187,25 @@ def standins(settings: Settings, secrets: FileSecretStore) -> list[StandIn]:
         RegistryStandIn(cfg.registry.port, state, getattr(registry, "username", "lastmile"),
                         getattr(registry, "password", "secret:registry-password"), secrets),
         MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets),
+        DeployerStandIn(cfg.deployer.port, state, cfg.deployer.service_port, settings.project,
+                        settings.ports.deployer, secrets),
     ]
+
+
+def _compact_recording(recording: Path, port: int) -> None:
+    """Keep the requests that changed state, pointed at this start's port; reads need no replay."""
+    if not recording.exists():
+        return
+    kept = []
+    for line in recording.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("method") in ("PUT", "POST", "DELETE"):
+            url = urlsplit(entry["url"])
+            entry["url"] = urlunsplit((url.scheme or "http", f"127.0.0.1:{port}", url.path, url.query, ""))
+            kept.append(json.dumps(entry))
+    tmp = recording.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(recording)
 
 
 def _write_private(path: Path, text: str) -> None:

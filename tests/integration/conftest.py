@@ -20,6 +20,8 @@ def settings_for(state_dir: Path, **extra: str):
         "LASTMILE_STANDINS__OBJECT_STORE__PORT": str(free_port()),
         "LASTMILE_STANDINS__REGISTRY__PORT": str(free_port()),
         "LASTMILE_STANDINS__MLFLOW__PORT": str(free_port()),
+        "LASTMILE_STANDINS__DEPLOYER__PORT": str(free_port()),
+        "LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT": str(free_port()),
         **extra,
     }
     return load_settings(ROOT / "lastmile.yaml", "local", environ)

@@ -43,6 +43,7 @@ def project(tmp_path, stack):
         "LASTMILE_PORTS__OBJECT_STORE__ENDPOINT": urls["object_store"],
         "LASTMILE_PORTS__ARTIFACT_REGISTRY__ENDPOINT": urls["registry"],
         "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": urls["mlflow"],
+        "LASTMILE_PORTS__DEPLOYER__ENDPOINT": urls["deployer"],
         "LASTMILE_PORTS__SECRET_STORE__PATH": str(stack.settings.state_dir / "secrets.json"),
         "LASTMILE_MODEL__NAME": f"it-{uuid.uuid4().hex[:8]}",
     }

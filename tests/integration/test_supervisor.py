@@ -48,7 +48,7 @@ def test_up_reuses_restarts_and_down_leaves_nothing(tmp_path):
         family.append(healed["registry"].pid)
     finally:
         stopped = h.supervisor.down()
-    assert stopped == ["mlflow", "object_store", "registry"]
+    assert stopped == ["deployer", "mlflow", "object_store", "registry"]
     assert _pids_alive(family) == []
     assert {s.state for s in h.supervisor.status(standins)} == {"stopped"}
 
@@ -114,3 +114,31 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].startswith("lastmile: error: object_store: 'minio' is not on PATH")
+
+
+def test_objects_outlive_down_and_up(tmp_path):
+    """moto keeps objects in memory; its recording is replayed on the next start."""
+    from adapters.local.s3 import S3ObjectStore
+    from adapters.local.standins import ACCESS_KEY, SECRET_KEY
+
+    supervisor = Supervisor(tmp_path)
+    standin = _object_store(tmp_path, 0)
+
+    def store(url):
+        return S3ObjectStore(url, "us-east-1", standin.secrets.resolve(ACCESS_KEY), standin.secrets.resolve(SECRET_KEY))
+
+    [first] = supervisor.up([standin])
+    try:
+        kept = store(first.url).put("lastmile-test", "keep/me.bin", b"\x00\x01 binary \xff")
+        store(first.url).put("lastmile-test", "gone.txt", b"deleted later")
+        store(first.url).delete("lastmile-test", "gone.txt")
+    finally:
+        supervisor.down()
+    [second] = supervisor.up([_object_store(tmp_path, 0)])
+    try:
+        again = store(second.url)
+        assert again.get("lastmile-test", "keep/me.bin") == b"\x00\x01 binary \xff"
+        assert again.head("lastmile-test", "keep/me.bin") == kept
+        assert again.head("lastmile-test", "gone.txt") is None
+    finally:
+        supervisor.down()

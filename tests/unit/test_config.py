@@ -65,8 +65,8 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("  broken:\n    ports:\n      object_store: {flavor: gcs}\n",
      "lastmile.yaml (profiles.broken): ports.object_store: flavor 'gcs' is not known; allowed: 's3', 'oci'"),
     ("  broken:\n    ports:\n      deployer: {flavor: local, replicaz: 3}\n",
-     "lastmile.yaml (profiles.broken): ports.deployer.replicaz: unknown key; allowed: flavor, replicas, max_surge, "
-     "max_unavailable, ready_deadline_s"),
+     "lastmile.yaml (profiles.broken): ports.deployer.replicaz: unknown key; allowed: flavor, endpoint, replicas, "
+     "max_surge, max_unavailable, ready_deadline_s"),
     ("  broken:\n    standins: {mode: vm}\n",
      "lastmile.yaml (profiles.broken): standins.mode: 'vm' is not allowed; allowed: 'processes', 'containers' or 'none'"),
     ("  broken:\n    buckets: {data: Bad_Bucket}\n",

@@ -11,7 +11,10 @@ from adapters.local.memory import MemoryJobRunner, MemoryObjectStore, MemorySour
 from adapters.local.memory_registry import MemoryImageBuilder, MemoryModelRegistry, MemoryRegistry
 from harness.config import load_settings
 from harness.journal import load
-from harness.pipeline import Pipeline, RunOptions, StageFailed
+from harness.pipeline import PIPELINE_STAGES, Pipeline, RunOptions, StageFailed
+
+FIVE = RunOptions(stages=PIPELINE_STAGES[:5])
+FORCED = RunOptions(force=True, stages=PIPELINE_STAGES[:5])
 from harness.wiring import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,12 +62,12 @@ def world(tmp_path):
 
 def test_first_run_promotes_and_second_has_nothing_to_do(world):
     h, ports = world
-    first = Pipeline(h).run()
+    first = Pipeline(h).run(FIVE)
     assert first.status == "succeeded"
     assert ports["model_registry"].by_alias(h.settings.model.name, "champion").version == "1"
     assert first.stages["trigger"].outputs["reason"] == "first run"
     assert first.stages["artifacts"].outputs["uri"].startswith("s3://lastmile-data/datasets/iris/")
-    second = Pipeline(h).run()
+    second = Pipeline(h).run(FIVE)
     assert second.status == "nothing-to-do"
     assert {s.status for n, s in second.stages.items() if n != "trigger"} == {"skipped"}
     assert len(ports["job_runner"].runs) == 1
@@ -72,9 +75,9 @@ def test_first_run_promotes_and_second_has_nothing_to_do(world):
 
 def test_change_under_training_rebuilds_training_only(world):
     h, ports = world
-    first = Pipeline(h).run()
+    first = Pipeline(h).run(FIVE)
     ports["source_trigger"].commits.append(("c2", ("training/train.py", "docs/notes.md")))
-    second = Pipeline(h).run()
+    second = Pipeline(h).run(FIVE)
     assert second.status == "succeeded"
     assert second.stages["build"].outputs["training"]["rebuilt"] is True
     assert second.stages["build"].outputs["serving"]["rebuilt"] is False
@@ -85,9 +88,9 @@ def test_change_under_training_rebuilds_training_only(world):
 
 def test_worse_challenger_stays_registered_with_the_reason(world):
     h, ports = world
-    Pipeline(h).run()
-    Pipeline(h).run(RunOptions(force=True))
-    third = Pipeline(h).run(RunOptions(force=True))
+    Pipeline(h).run(FIVE)
+    Pipeline(h).run(FORCED)
+    third = Pipeline(h).run(FORCED)
     models, name = ports["model_registry"], h.settings.model.name
     assert third.summary["promoted"] is False
     assert models.by_alias(name, "champion").version == "2"
@@ -98,7 +101,7 @@ def test_failing_job_fails_stage_four_and_promotes_nothing(world):
     h, ports = world
     ports["job_runner"].behaviour = lambda spec: (1, "loading data\nValueError: bad column\n")
     with pytest.raises(StageFailed, match="training job FAILED") as caught:
-        Pipeline(h).run()
+        Pipeline(h).run(FIVE)
     assert "ValueError: bad column" in str(caught.value)
     [run_id] = [p.parent.name for p in (h.settings.state_dir / "runs").glob("*/journal.json")]
     record = load(h.settings.state_dir / "runs", run_id)
@@ -109,7 +112,7 @@ def test_failing_job_fails_stage_four_and_promotes_nothing(world):
 
 def test_interrupt_cancels_the_job_and_moves_no_alias(world):
     h, ports = world
-    Pipeline(h).run()
+    Pipeline(h).run(FIVE)
     jobs = ports["job_runner"]
     jobs.behaviour = lambda spec: None  # the job hangs
 
@@ -118,7 +121,7 @@ def test_interrupt_cancels_the_job_and_moves_no_alias(world):
 
     jobs.wait = interrupted_wait
     with pytest.raises(KeyboardInterrupt):
-        Pipeline(h).run(RunOptions(force=True))
+        Pipeline(h).run(FORCED)
     newest = max((h.settings.state_dir / "runs").glob("*/journal.json"), key=lambda p: p.stat().st_mtime)
     record = load(h.settings.state_dir / "runs", newest.parent.name)
     assert (record.status, record.stages["training"].status) == ("interrupted", "interrupted")
@@ -128,6 +131,6 @@ def test_interrupt_cancels_the_job_and_moves_no_alias(world):
 
 def test_secrets_never_reach_the_journal(world):
     h, _ = world
-    record = Pipeline(h).run()
+    record = Pipeline(h).run(FIVE)
     text = json.dumps(record.to_json())
     assert "AWS_SECRET_ACCESS_KEY" not in text and "password" not in text

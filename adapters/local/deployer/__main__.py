@@ -1,0 +1,127 @@
+"""``python -m adapters.local.deployer``: the deployment controller with its admin API and its Service.
+
+The admin API (``--port``) changes state, so every call but ``/healthz`` needs the bearer token read
+from ``--token-file``. The Service (``--service-port``) is the deployment's stable endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import logging
+import signal
+from dataclasses import fields
+from pathlib import Path
+
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from adapters.local.deployer.controller import Deployment, RevisionSpec, RolloutFailed
+from adapters.local.deployer.proxy import ServiceProxy
+
+
+class DeployRequest(BaseModel):
+    serving_digest: str
+    bundle_dir: str
+    model_name: str
+    model_version: str
+    env: dict[str, str] = {}
+    smoke: dict | None = None
+    replicas: int | None = Field(None, ge=1, le=16)
+
+
+class ScaleRequest(BaseModel):
+    replicas: int = Field(ge=1, le=16)
+
+
+def admin_app(deployment: Deployment, token: str, service_url: str) -> FastAPI:
+    app = FastAPI(title="lastmile deployer", docs_url=None, redoc_url=None)
+
+    def authorized(authorization: str = Header("")) -> None:
+        if not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+    def named(name: str) -> Deployment:
+        if name != deployment.name:
+            raise HTTPException(404, f"no deployment {name}; this controller runs {deployment.name}")
+        return deployment
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    @app.get("/deployments/{name}", dependencies=[Depends(authorized)])
+    async def status(name: str) -> dict:
+        return {**named(name).status(), "endpoint": service_url}
+
+    @app.put("/deployments/{name}", dependencies=[Depends(authorized)])
+    async def deploy(name: str, request: DeployRequest) -> dict:
+        spec_fields = {f.name for f in fields(RevisionSpec)}
+        spec = RevisionSpec(number=0, **request.model_dump(include=spec_fields - {"number"}))
+        return await named(name).deploy(spec, request.replicas)
+
+    @app.post("/deployments/{name}/rollback", dependencies=[Depends(authorized)])
+    async def rollback(name: str) -> dict:
+        try:
+            return await named(name).rollback()
+        except RolloutFailed as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.put("/deployments/{name}/scale", dependencies=[Depends(authorized)])
+    async def scale(name: str, request: ScaleRequest) -> dict:
+        await named(name).scale(request.replicas)
+        return {**deployment.status(), "endpoint": service_url}
+
+    return app
+
+
+async def serve(args: argparse.Namespace) -> None:
+    deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable,
+                            args.ready_deadline_s)
+    token = Path(args.token_file).read_text().strip()
+    service_url = f"http://127.0.0.1:{args.service_port}"
+    proxy = ServiceProxy(deployment)
+    servers = [
+        uvicorn.Server(uvicorn.Config(admin_app(deployment, token, service_url), host="127.0.0.1", port=args.port,
+                                      log_level="warning", lifespan="off")),
+        uvicorn.Server(uvicorn.Config(proxy, host="127.0.0.1", port=args.service_port, log_level="warning",
+                                      access_log=False)),
+    ]
+    reconciler = asyncio.create_task(deployment.reconcile_forever())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    for server in servers:
+        server.install_signal_handlers = lambda: None
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    await stop.wait()
+    for server in servers:
+        server.should_exit = True
+    reconciler.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await deployment.shutdown()
+    await proxy.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m adapters.local.deployer", description=__doc__)
+    parser.add_argument("--port", type=int, required=True, help="admin API port")
+    parser.add_argument("--service-port", type=int, required=True, help="the deployment's stable endpoint")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--token-file", required=True)
+    parser.add_argument("--name", default="lastmile")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--max-surge", type=int, default=1)
+    parser.add_argument("--max-unavailable", type=int, default=0)
+    parser.add_argument("--ready-deadline-s", type=float, default=60.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format='{"ts": "%(asctime)s", "level": "%(levelname)s", '
+                                                   '"logger": "%(name)s", "message": "%(message)s"}')
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

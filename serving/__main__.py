@@ -1,0 +1,48 @@
+"""``python -m serving --host 127.0.0.1 --port 8080``: one uvicorn worker serving ``create_app(Settings.from_env())``.
+
+uvicorn uses httptools and uvloop when they are installed (both are faster), its pure-Python defaults otherwise.
+Exit code 2 when the environment is not a valid configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.util import find_spec
+
+from serving.settings import Settings, SettingsError
+
+
+def server_options() -> dict[str, str]:
+    """The fastest HTTP parser and event loop among those installed."""
+    return {"http": "httptools" if find_spec("httptools") else "h11",
+            "loop": "uvloop" if find_spec("uvloop") else "asyncio"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"serving: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.logs import uvicorn_log_config
+
+    options = server_options()
+    print(f"serving: uvicorn on {args.host}:{args.port}, http={options['http']}, loop={options['loop']}",
+          file=sys.stderr, flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, access_log=False,
+                log_config=uvicorn_log_config(settings.log_level, {"replica": settings.replica}),
+                **options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

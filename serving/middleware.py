@@ -1,0 +1,124 @@
+"""One pure ASGI middleware for what every request needs: a request id, a body size limit, metrics, an access log.
+
+Pure ASGI (not Starlette's ``BaseHTTPMiddleware``) so that it adds microseconds, not a task per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from serving.logs import LOGGER_NAME, request_id
+from serving.metrics import ServingMetrics
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_QUIET_ROUTES = frozenset({"/health", "/ping", "/ready", "/metrics"})
+
+
+class RequestMiddleware:
+    """Wraps the app: X-Request-ID in and out, 413 above ``max_body_bytes``, one metric and log line per request."""
+
+    def __init__(self, app, metrics: ServingMetrics, max_body_bytes: int, routes: frozenset[str]):
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.routes = routes
+        self.logger = logging.getLogger(LOGGER_NAME)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = _request_id(scope["headers"])
+        token = request_id.set(rid)
+        status = 500
+        rid_header = (b"x-request-id", rid.encode("ascii"))
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        try:
+            if scope["method"] in _BODY_METHODS:
+                body = await self._read_body(scope, receive)
+                if body is None:
+                    await _too_large(send_with_id, self.max_body_bytes)
+                    return
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = scope["path"]
+            route = path if path in self.routes else "unmatched"
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(route, scope["method"], status, elapsed)
+            level = logging.DEBUG if route in _QUIET_ROUTES and status < 400 else logging.INFO
+            if self.logger.isEnabledFor(level):
+                # makeRecord + handle is logger.log without its stack walk for the caller's file and line.
+                self.logger.handle(self.logger.makeRecord(
+                    LOGGER_NAME, level, __file__, 0, "request", (), None, extra={"fields": {
+                        "method": scope["method"], "path": path, "status": status,
+                        "duration_ms": round(elapsed * 1000, 3)}}))
+            request_id.reset(token)
+
+    async def _read_body(self, scope, receive) -> bytes | None:
+        """The whole body, or None when it is larger than the limit (by Content-Length or by what arrives)."""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_body_bytes:
+                        return None
+                except ValueError:
+                    pass
+                break
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _request_id(headers) -> str:
+    for name, value in headers:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _replay(body: bytes, receive):
+    delivered = False
+
+    async def replay():
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replay
+
+
+async def _too_large(send, limit: int) -> None:
+    payload = json.dumps({"error_code": "PAYLOAD_TOO_LARGE",
+                          "message": f"the request body is larger than the limit of {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,83 @@
+"""A tiny registered model for the serving tests, built in a child process so this one keeps no MLflow state.
+
+``python -m tests.unit.serving_fixtures ROOT`` trains iris (StandardScaler + DecisionTreeClassifier, depth 3),
+logs it to ``sqlite:///ROOT/mlflow.db`` as version 1 of ``iris``, registers the same artifacts again as version 2,
+points the ``champion`` alias at version 1 and writes ``ROOT/model.json``: the versions, the run id, the feature
+names, some rows, and the model's own offline predictions and probabilities for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_NAME = "iris"
+ALIAS = "champion"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    tracking_uri: str
+    name: str
+    champion_version: str
+    latest_version: str
+    run_id: str
+    columns: list[str]
+    rows: list[list[float]]
+    predictions: list[int]
+    probabilities: list[list[float]]
+
+    def records(self) -> list[dict]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
+def register(root: Path) -> RegisteredModel:
+    """Run this module in a child process and read back what it registered."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                       os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "tests.unit.serving_fixtures", str(root)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=240)
+    if done.returncode != 0:
+        raise RuntimeError(f"registering the test model failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return RegisteredModel(**json.loads((root / "model.json").read_text()))
+
+
+def _build(root: Path) -> dict:
+    import mlflow
+    import sklearn
+    import skops
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), DecisionTreeClassifier(max_depth=3, random_state=0)).fit(features, target)
+    mlflow.set_experiment("serving-tests")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(features, model.predict(features)),
+            input_example=features.head(3), registered_model_name=MODEL_NAME,
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
+    client = MlflowClient()
+    first = str(info.registered_model_version)
+    second = client.create_model_version(MODEL_NAME, info.model_uri, run_id=run.info.run_id).version
+    client.set_registered_model_alias(MODEL_NAME, ALIAS, first)
+    sample = features.iloc[::15]
+    return {"tracking_uri": mlflow.get_tracking_uri(), "name": MODEL_NAME, "champion_version": first,
+            "latest_version": str(second), "run_id": run.info.run_id, "columns": list(features.columns),
+            "rows": sample.to_numpy().tolist(), "predictions": model.predict(sample).tolist(),
+            "probabilities": model.predict_proba(sample).tolist()}
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    (out / "model.json").write_text(json.dumps(_build(out)))
