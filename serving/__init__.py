@@ -1,7 +1,8 @@
 """lastmile's prediction service: an MLflow-registered scikit-learn model behind FastAPI.
 
 ``create_app(Settings.from_env())`` builds the app; ``python -m serving --host 127.0.0.1 --port 8080`` runs it.
-It depends on MLflow and scikit-learn, never on the harness.
+It depends on scikit-learn, on MLflow when it reads the registry (not when ``LASTMILE_SERVING_MODEL_DIR`` names
+a downloaded version), never on the harness.
 """
 
 from serving.app import create_app

@@ -23,7 +23,7 @@ from serving.coalesce import Coalescer
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import ServingMetrics
 from serving.middleware import RequestMiddleware
-from serving.model import ServedModel, load_registered_model
+from serving.model import ServedModel, load_model
 from serving.prediction_log import PredictionLog
 from serving.protocol import parse_invocations, parse_predict
 from serving.schema import InputError
@@ -64,7 +64,7 @@ class ServingState:
             self.model.close()
 
 
-def create_app(settings: Settings, loader: Loader = load_registered_model) -> FastAPI:
+def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
     """The FastAPI app for ``settings``; its lifespan loads the model (``loader`` is replaceable in tests)."""
     state = ServingState()
     metrics = ServingMetrics(settings.replica)
@@ -86,7 +86,8 @@ def create_app(settings: Settings, loader: Loader = load_registered_model) -> Fa
         metrics.ready.set(1)
         logger.info("model loaded", extra={"fields": {
             "model_uri": settings.model_uri, "pinned_uri": model.uri, "run_id": model.run_id,
-            "frame_input": model.frame_input, "build_digest": settings.build_digest}})
+            "model_dir": settings.model_dir and str(settings.model_dir), "frame_input": model.frame_input,
+            "build_digest": settings.build_digest}})
         return True
 
     async def keep_loading() -> None:

@@ -3,7 +3,8 @@
 An alias (``models:/name@champion``) is resolved once, at load time, to ``models:/name/<version>``: the server
 then serves that version until it restarts, whatever happens to the alias. The sklearn flavor is loaded directly
 (``mlflow.sklearn.load_model``) so that ``predict_proba`` is at hand and no pandas frame is needed per request;
-the MLflow signature gives the column order and types. MLflow is imported here lazily, only when loading.
+the MLflow signature gives the column order and types. MLflow is imported here lazily, only when loading, and
+not at all when ``settings.model_dir`` names a model the deployer already downloaded (see :mod:`serving.model_dir`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ class ServedModel:
             shutil.rmtree(self.local_dir, ignore_errors=True)
 
 
+def load_model(settings: Settings) -> ServedModel:
+    """The configured model: from ``settings.model_dir`` when it is set (MLflow is not imported), else the registry."""
+    if settings.model_dir is not None:
+        from serving.model_dir import load_model_dir
+
+        return load_model_dir(settings)
+    return load_registered_model(settings)
+
+
 def load_registered_model(settings: Settings) -> ServedModel:
     """Resolve ``settings.model_uri`` to one version and load it; raise :class:`ModelLoadError` with the reason."""
     import mlflow.sklearn
@@ -136,9 +146,9 @@ def load_registered_model(settings: Settings) -> ServedModel:
         if "sklearn" not in info.flavors:
             raise ModelLoadError(f"{pinned} has no sklearn flavor (flavors: {', '.join(info.flavors)})")
         estimator = mlflow.sklearn.load_model(path)
-        schema = _schema(info, estimator, pinned)
+        schema = input_schema(_signature(info, pinned), estimator, pinned)
         model = ServedModel(name=name, version=str(version.version), run_id=version.run_id, source=version.source,
-                            estimator=estimator, schema=schema, example_rows=_example_rows(info, path, schema),
+                            estimator=estimator, schema=schema, example_rows=probe_rows(_example(info, path), schema),
                             tags=dict(version.tags or {}), local_dir=local_dir)
         choose_input_form(model)
     except ModelLoadError:
@@ -173,29 +183,40 @@ def choose_input_form(model: ServedModel) -> None:
         raise ModelLoadError(f"{model.uri} fails on its own input example: {type(by_frame).__name__}: {by_frame}")
 
 
-def _schema(info, estimator, uri: str) -> Schema:
-    inputs = info.get_input_schema()
-    if inputs is not None:
-        try:
-            return Schema.from_mlflow(inputs)
-        except ValueError as exc:
-            raise ModelLoadError(f"{uri}: {exc}") from exc
+def input_schema(signature: Schema | None, estimator, uri: str) -> Schema:
+    """The signature's columns; without a signature, the estimator's ``feature_names_in_`` as doubles."""
+    if signature is not None:
+        return signature
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
         raise ModelLoadError(f"{uri} has no signature and no feature names: log it with a signature")
     return Schema([Column(str(n), "double") for n in names])
 
 
-def _example_rows(info, path: str, schema: Schema) -> list[list]:
-    """Probe rows: the logged input example in signature order, else one row of zeros."""
-    try:
-        example = info.load_input_example(path)
-    except Exception:
-        example = None
-    if example is not None and hasattr(example, "to_dict"):
-        records = example.to_dict(orient="records")[:5]
+def probe_rows(records: list | None, schema: Schema) -> list[list]:
+    """Probe rows: the logged input example's first records in signature order, else one row of zeros."""
+    if records:
         try:
-            return [schema.row(record, schema.lenient, False, "input example") for record in records]
+            return [schema.row(record, schema.lenient, False, "input example") for record in records[:5]]
         except InputError:
             pass
     return [[0 if c.kind != "string" else "" for c in schema.columns]]
+
+
+def _signature(info, uri: str) -> Schema | None:
+    inputs = info.get_input_schema()
+    if inputs is None:
+        return None
+    try:
+        return Schema.from_mlflow(inputs)
+    except ValueError as exc:
+        raise ModelLoadError(f"{uri}: {exc}") from exc
+
+
+def _example(info, path: str) -> list | None:
+    """The logged input example as records, when it is a DataFrame."""
+    try:
+        example = info.load_input_example(path)
+    except Exception:
+        return None
+    return example.to_dict(orient="records") if hasattr(example, "to_dict") else None

@@ -8,6 +8,7 @@ naming the column (and the row when there are several).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import Any
 FLOAT_KINDS = frozenset({"double", "float"})
 INT_KINDS = frozenset({"long", "integer"})
 NUMERIC_KINDS = FLOAT_KINDS | INT_KINDS | {"boolean"}
+MLFLOW_DATA_TYPES = NUMERIC_KINDS | {"string", "binary", "datetime"}
+"""The names of ``mlflow.types.DataType``; array, object and map columns are kept as ``object``."""
+_NAMED_COLUMNS_ONLY = "the model signature must have named columns (tensor signatures are not supported)"
 _NAN = float("nan")
 
 
@@ -58,8 +62,19 @@ class Schema:
     def from_mlflow(cls, inputs) -> Schema:
         """From an ``mlflow.types.Schema`` of named columns (tensor signatures are not supported)."""
         if inputs is None or inputs.is_tensor_spec() or not inputs.has_input_names():
-            raise ValueError("the model signature must have named columns (tensor signatures are not supported)")
+            raise ValueError(_NAMED_COLUMNS_ONLY)
         return cls([Column(spec.name, getattr(spec.type, "name", "object"), spec.required) for spec in inputs.inputs])
+
+    @classmethod
+    def from_mlflow_json(cls, text: str) -> Schema:
+        """From ``signature.inputs`` of an ``MLmodel`` file, a JSON list of ``{"type", "name", "required"}``."""
+        specs = json.loads(text)
+        named = type(specs) is list and all(
+            type(spec) is dict and type(spec.get("name")) is str and spec.get("type") != "tensor" for spec in specs)
+        if not named:
+            raise ValueError(_NAMED_COLUMNS_ONLY)
+        return cls([Column(spec["name"], spec["type"] if spec.get("type") in MLFLOW_DATA_TYPES else "object",
+                           spec.get("required", True) is not False) for spec in specs])
 
     def row(self, record: Mapping, converters: Sequence[Converter], reject_unknown: bool, where: str) -> list:
         """The values of one ``{column: value}`` record in signature order."""

@@ -4,6 +4,7 @@
 |---|---|---|
 | ``LASTMILE_SERVING_MODEL_URI`` | ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` | required |
 | ``MLFLOW_TRACKING_URI`` | the tracking server holding the registry | MLflow's own default |
+| ``LASTMILE_SERVING_MODEL_DIR`` | that version, downloaded, with ``version.json``: load it without MLflow | off |
 | ``LASTMILE_SERVING_BUILD_DIGEST`` | digest of the image or bundle this server runs from | ``unknown`` |
 | ``LASTMILE_SERVING_REPLICA`` | this replica's name, in logs and metrics | the host name |
 | ``LASTMILE_SERVING_MAX_BODY_BYTES`` | largest request body accepted (413 above it) | 1 MiB |
@@ -13,6 +14,10 @@
 | ``LASTMILE_SERVING_COALESCE`` | merge concurrent requests into one model call | true |
 | ``LASTMILE_SERVING_LOAD_RETRY_SECONDS`` | pause between load attempts after a failed start; 0 stops trying | 5 |
 | ``LASTMILE_SERVING_LOG_LEVEL`` | level of the JSON logs on stdout | ``INFO`` |
+
+With ``LASTMILE_SERVING_MODEL_DIR`` the registry is not contacted: the directory holds the files MLflow logged for
+the version (``MLmodel``, ``model.skops``...) and the deployer's ``version.json``, and ``LASTMILE_SERVING_MODEL_URI``
+must pin the same version (``models:/<name>/<version>``), which the loader checks against ``version.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 MODEL_URI_PATTERN = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 _ENV_PREFIX = "LASTMILE_SERVING_"
@@ -42,6 +47,7 @@ class Settings(BaseModel):
 
     model_uri: str
     tracking_uri: str | None = None
+    model_dir: Path | None = None
     build_digest: str = "unknown"
     replica: str = Field(default_factory=socket.gethostname)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -57,6 +63,15 @@ class Settings(BaseModel):
     def _model_uri_names_one_model(cls, value: str) -> str:
         if not MODEL_URI_PATTERN.match(value):
             raise ValueError(f"{value!r} is not models:/<name>@<alias> or models:/<name>/<version>")
+        return value
+
+    @field_validator("model_dir")
+    @classmethod
+    def _model_dir_needs_a_pinned_version(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        uri = info.data.get("model_uri")
+        if value is not None and uri is not None and MODEL_URI_PATTERN.match(uri)["version"] is None:
+            raise ValueError(f"needs {_ENV_PREFIX}MODEL_URI to pin the version it holds (models:/<name>/<version>), "
+                             f"got {uri!r}")
         return value
 
     @field_validator("log_level")
@@ -90,8 +105,9 @@ class Settings(BaseModel):
                 values[field] = _parse_bool(name, env[name]) if field in _BOOL_FIELDS else env[name]
         if "model_uri" not in values:
             raise SettingsError(f"{_ENV_PREFIX}MODEL_URI is not set (models:/<name>@<alias> or models:/<name>/<version>)")
-        if values.get("prediction_log") == "":
-            values.pop("prediction_log")
+        for optional_path in ("prediction_log", "model_dir"):
+            if values.get(optional_path) == "":
+                values.pop(optional_path)
         try:
             return cls(**values)
         except ValidationError as exc:

@@ -2,7 +2,8 @@
 
 ``python -m tests.unit.serving_fixtures ROOT`` trains iris (StandardScaler + DecisionTreeClassifier, depth 3),
 logs it to ``sqlite:///ROOT/mlflow.db`` as version 1 of ``iris``, registers the same artifacts again as version 2,
-points the ``champion`` alias at version 1 and writes ``ROOT/model.json``: the versions, the run id, the feature
+points the ``champion`` alias at version 1, downloads version 1 to ``ROOT/downloaded`` with the ``version.json`` a
+deployer writes next to it, and writes ``ROOT/model.json``: the versions, the run id, that directory, the feature
 names, some rows, and the model's own offline predictions and probabilities for them.
 """
 
@@ -26,6 +27,7 @@ class RegisteredModel:
     champion_version: str
     latest_version: str
     run_id: str
+    model_dir: str
     columns: list[str]
     rows: list[list[float]]
     predictions: list[int]
@@ -71,11 +73,27 @@ def _build(root: Path) -> dict:
     first = str(info.registered_model_version)
     second = client.create_model_version(MODEL_NAME, info.model_uri, run_id=run.info.run_id).version
     client.set_registered_model_alias(MODEL_NAME, ALIAS, first)
+    client.set_model_version_tag(MODEL_NAME, first, "validation_status", "approved")
+    model_dir = _download(client, first, root / "downloaded")
     sample = features.iloc[::15]
     return {"tracking_uri": mlflow.get_tracking_uri(), "name": MODEL_NAME, "champion_version": first,
-            "latest_version": str(second), "run_id": run.info.run_id, "columns": list(features.columns),
+            "latest_version": str(second), "run_id": run.info.run_id, "model_dir": str(model_dir),
+            "columns": list(features.columns),
             "rows": sample.to_numpy().tolist(), "predictions": model.predict(sample).tolist(),
             "probabilities": model.predict_proba(sample).tolist()}
+
+
+def _download(client, version: str, destination: Path) -> Path:
+    """What a deployer does for ``LASTMILE_SERVING_MODEL_DIR``: the version's artifacts and its ``version.json``."""
+    import mlflow
+
+    record = client.get_model_version(MODEL_NAME, version)
+    location = client.get_model_version_download_uri(MODEL_NAME, version)
+    path = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(destination)))
+    (path / "version.json").write_text(json.dumps({
+        "name": record.name, "version": record.version, "run_id": record.run_id, "source": record.source,
+        "tags": dict(record.tags or {})}))
+    return path
 
 
 if __name__ == "__main__":

@@ -12,15 +12,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving import Settings, create_app
-from tests.unit.serving_fixtures import ALIAS, RegisteredModel, register
+from tests.unit.serving_fixtures import ALIAS, RegisteredModel
 
 JSON = {"content-type": "application/json"}
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
-
-
-@pytest.fixture(scope="session")
-def registered(tmp_path_factory) -> RegisteredModel:
-    return register(tmp_path_factory.mktemp("mlflow"))
 
 
 def settings_for(model: RegisteredModel, **overrides) -> Settings:

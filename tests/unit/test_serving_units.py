@@ -28,12 +28,13 @@ def test_settings_come_from_the_environment():
         "LASTMILE_SERVING_MODEL_URI": "models:/churn/3", "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
         "LASTMILE_SERVING_MAX_BODY_BYTES": "2048", "LASTMILE_SERVING_REPLICA": "r-1",
         "LASTMILE_SERVING_PREDICTION_LOG": "/tmp/p.jsonl", "LASTMILE_SERVING_PREDICTION_SAMPLE_RATE": "0.25",
-        "LASTMILE_SERVING_COALESCE": "false"})
+        "LASTMILE_SERVING_COALESCE": "false", "LASTMILE_SERVING_MODEL_DIR": "/models/churn/3"})
     assert (settings.model_name, settings.model_version, settings.model_alias) == ("churn", "3", None)
     assert settings.tracking_uri == "http://127.0.0.1:5000"
     assert settings.max_body_bytes == 2048 and settings.replica == "r-1"
     assert settings.prediction_log == Path("/tmp/p.jsonl") and settings.prediction_sample_rate == 0.25
     assert settings.coalesce is False
+    assert settings.model_dir == Path("/models/churn/3")
     assert Settings.from_env({"LASTMILE_SERVING_MODEL_URI": "models:/churn@champion"}).max_body_bytes == 1024 * 1024
 
 
@@ -45,6 +46,8 @@ def test_settings_come_from_the_environment():
     ({"LASTMILE_SERVING_MODEL_URI": "models:/m@a", "LASTMILE_SERVING_PREDICTION_SAMPLE_RATE": "2"},
      "LASTMILE_SERVING_PREDICTION_SAMPLE_RATE"),
     ({"LASTMILE_SERVING_MODEL_URI": "models:/m@a", "LASTMILE_SERVING_COALESCE": "maybe"}, "LASTMILE_SERVING_COALESCE"),
+    ({"LASTMILE_SERVING_MODEL_URI": "models:/m@a", "LASTMILE_SERVING_MODEL_DIR": "/models/m/3"},
+     "LASTMILE_SERVING_MODEL_DIR"),
 ])
 def test_a_bad_environment_is_named_in_one_line(env, named):
     with pytest.raises(SettingsError, match=named):

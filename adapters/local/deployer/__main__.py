@@ -120,6 +120,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format='{"ts": "%(asctime)s", "level": "%(levelname)s", '
                                                    '"logger": "%(name)s", "message": "%(message)s"}')
+    # httpx logs every request at INFO: each probe and, through the Service, each proxied prediction.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     asyncio.run(serve(args))
 
 

@@ -9,6 +9,7 @@ check. A replica takes traffic only once it is ready (and has passed the smoke c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -85,7 +86,10 @@ class Deployment:
         self.pods: list[Replica] = []
         self.message = ""
         self.rollout_lock = asyncio.Lock()
+        self.last_number = 0
         self._counter = 0
+        self._exited = asyncio.Event()  # a replica process ended: reconcile now rather than at the next tick
+        self._watchers: set[asyncio.Task] = set()
         self._client = httpx.AsyncClient(timeout=2.0)
         self._load()
 
@@ -94,7 +98,9 @@ class Deployment:
         async with self.rollout_lock:
             if replicas is not None:
                 self.desired = replicas
-            spec.number = max((r.number for r in self.revisions), default=0) + 1
+            # Numbers are never reused, so "revision 3 rolled back" stays unambiguous in journals.
+            self.last_number = max([self.last_number, *(r.number for r in self.revisions)]) + 1
+            spec.number = self.last_number
             self.revisions.append(spec)
             return await self._roll_to(spec, undo_to=self.current)
 
@@ -139,7 +145,8 @@ class Deployment:
         while True:
             new = [p for p in self.pods if p.revision == spec.number and p.state != "draining"]
             old = [p for p in self.pods if p.revision != spec.number and p.state != "draining"]
-            failed = [p for p in new if p.restarts >= 2 and not p.routable]
+            # Failed twice: died (crashed, or stopped for failing the smoke check) again after its restart.
+            failed = [p for p in new if not p.routable and (p.restarts >= 2 or (p.restarts and p.state == "dead"))]
             if failed:
                 raise RolloutFailed(f"replica {failed[0].name} keeps failing (read {self._log(failed[0])})")
             if not old and len([p for p in new if p.routable]) >= self.desired:
@@ -180,6 +187,9 @@ class Deployment:
                 sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(pod.port),
                 cwd=spec.bundle_dir, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=out,
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        watcher = asyncio.create_task(self._signal_exit(pod.proc))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         log.info("started %s (pid %s) on port %s", pod.name, pod.proc.pid, pod.port)
         return pod
 
@@ -195,15 +205,21 @@ class Deployment:
 
     async def reconcile_forever(self) -> None:
         while True:
+            self._exited.clear()
             try:
                 await self._reconcile()
             except Exception:  # keep supervising whatever one probe did
                 log.exception("reconcile failed")
-            await asyncio.sleep(PROBE_INTERVAL_S)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._exited.wait(), PROBE_INTERVAL_S)
+
+    async def _signal_exit(self, proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        self._exited.set()
 
     async def _reconcile(self) -> None:
-        now = time.monotonic()
         await asyncio.gather(*(self._probe(p) for p in self.pods if p.state not in ("draining", "dead")))
+        now = time.monotonic()  # after the probes: a replica they found dead with no backoff restarts in this pass
         for pod in [p for p in self.pods if p.state == "dead" and p.restart_at <= now]:
             spec = self._spec(pod.revision)
             if spec is None:
@@ -230,7 +246,7 @@ class Deployment:
         except httpx.HTTPError:
             ready = False
         if ready and not pod.verified:
-            pod.verified = await self._smoke(pod)
+            pod.verified = ready = await self._smoke(pod)
         if ready and pod.state != "ready":
             pod.ready_since = time.monotonic()
         pod.state = "ready" if ready else ("starting" if pod.state == "starting" else "unready")
@@ -248,8 +264,7 @@ class Deployment:
             ok = False
         if not ok:
             log.warning("%s failed the smoke check", pod.name)
-            pod.restarts += 1
-            await _terminate(pod)
+            await _terminate(pod)  # the probe then sees it dead; its restart is counted then, once
         return ok
 
     def routable(self) -> list[Replica]:
@@ -266,7 +281,7 @@ class Deployment:
     def _save(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         data = {"desired": self.desired, "current": self.current.number if self.current else None,
-                "revisions": [asdict(r) for r in self.revisions]}
+                "revisions": [asdict(r) for r in self.revisions], "last_number": self.last_number}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.state_file)
@@ -276,6 +291,7 @@ class Deployment:
             return
         data = json.loads(self.state_file.read_text())
         self.desired = data["desired"]
+        self.last_number = data.get("last_number", max((r["number"] for r in data["revisions"]), default=0))
         self.revisions = [RevisionSpec(**r) for r in data["revisions"]]
         self.current = self._spec(data["current"]) if data["current"] is not None else None
 
@@ -292,6 +308,8 @@ class Deployment:
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(_terminate(p) for p in self.pods))
+        for watcher in self._watchers:
+            watcher.cancel()
         await self._client.aclose()
 
 

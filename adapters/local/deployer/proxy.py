@@ -15,6 +15,9 @@ from adapters.local.deployer.controller import Deployment
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length",
         "content-encoding"}
+# How a request fails to reach a replica that is stopping or was killed: refused, no connect in time, the
+# connection reset while the request was written, or closed (or reset) before any answer.
+_UNREACHED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError)
 
 
 class ServiceProxy:
@@ -33,6 +36,8 @@ class ServiceProxy:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":  # the client left before its body arrived: nothing to forward
+                return
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
@@ -48,7 +53,7 @@ class ServiceProxy:
             pod.inflight += 1
             try:
                 response = await self._client.request(scope["method"], pod.url + path, headers=headers, content=body)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+            except _UNREACHED:
                 continue
             finally:
                 pod.inflight -= 1

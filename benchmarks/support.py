@@ -1,0 +1,180 @@
+"""What the serving benchmarks share: a registered iris model in a throwaway MLflow, and servers run as process groups.
+
+``python benchmarks/support.py register ROOT [--download DIR]`` trains iris (StandardScaler + DecisionTreeClassifier,
+depth 3), logs it with skops and pinned pip requirements to ``sqlite:///ROOT/mlflow.db`` as version 1 of ``iris``,
+optionally downloads that version to DIR with the ``version.json`` a deployer writes, and prints a JSON summary.
+The benchmarks call it through :func:`register_iris` so that their own process never imports MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_NAME = "iris"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def python_env(root: Path) -> dict[str, str]:
+    """The environment for every child: this interpreter's tools first on PATH, the repository importable."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
+def register_iris(root: Path, download: Path | None = None, timeout: float = 300.0) -> dict:
+    """Register the model in ``root`` from a child process; the summary it printed."""
+    command = [sys.executable, __file__, "register", str(root)] + (["--download", str(download)] if download else [])
+    done = subprocess.run(command, cwd=root, env=python_env(root), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"registering the iris model failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class ServerProcess:
+    """A server started in its own process group, so that stopping it also stops whatever it spawned.
+
+    Use it as a context manager: the group is stopped on leaving the block, whatever ended it.
+    """
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, log: Path, url: str):
+        self.name, self.command, self.env, self.cwd, self.log, self.url = name, command, env, cwd, log, url
+        self.process: subprocess.Popen | None = None
+        self.stopped = False
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+
+    def wait_until_answering(self, body: bytes | None, timeout: float) -> float:
+        """Seconds until ``self.url`` answers 200 (to a POST of ``body``, or a GET without one); raises with the
+        log's tail if the server dies or the time runs out."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
+            request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as answer:
+                    if answer.status == 200:
+                        return time.monotonic() - started
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} did not answer {self.url} within {timeout:.0f} s\n{self.log_tail()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM to the whole group, SIGKILL to whatever of it is left after ``grace`` seconds."""
+        if self.process is None or self.stopped:
+            return
+        self.stopped = True
+        group = self.process.pid
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(group, self.process):
+            time.sleep(0.05)
+        if _group_alive(group, self.process):
+            _signal_group(group, signal.SIGKILL)
+        self.process.wait(5)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the server's main process has used so far; None where /proc is missing."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _signal_group(group: int, sig: int) -> None:
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(group: int, leader: subprocess.Popen) -> bool:
+    """Whether any process of the group runs; the leader is reaped first, or its zombie would count."""
+    leader.poll()
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _register(root: Path, download: Path | None) -> dict:
+    import mlflow
+    import sklearn
+    import skops
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), DecisionTreeClassifier(max_depth=3, random_state=0)).fit(features, target)
+    mlflow.set_experiment("serving-benchmark")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(features, model.predict(features)),
+            input_example=features.head(3), registered_model_name=MODEL_NAME,
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
+    version = str(info.registered_model_version)
+    summary = {"name": MODEL_NAME, "version": version, "columns": list(features.columns),
+               "row": features.iloc[0].tolist(), "tracking_uri": mlflow.get_tracking_uri()}
+    if download is not None:
+        client = MlflowClient()
+        record = client.get_model_version(MODEL_NAME, version)
+        location = client.get_model_version_download_uri(MODEL_NAME, version)
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(download)))
+        (path / "version.json").write_text(json.dumps({
+            "name": record.name, "version": record.version, "run_id": record.run_id, "source": record.source,
+            "tags": dict(record.tags or {})}))
+        summary["model_dir"] = str(path)
+    return summary
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Register the benchmark's iris model in sqlite:///ROOT/mlflow.db.")
+    parser.add_argument("command", choices=["register"])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--download", type=Path, help="also download version 1 here, with version.json")
+    arguments = parser.parse_args()
+    print(json.dumps(_register(arguments.root.resolve(), arguments.download)))

@@ -1,0 +1,199 @@
+"""The local deployer under steady load: a rolling update, a killed replica and a self-rolled-back deploy.
+
+One pipeline run (all seven stages) deploys a model behind the deployer's stable endpoint; then each
+test drives ``python -m harness.loadgen`` as a separate process against that endpoint while it
+changes the deployment, and judges the loadgen's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from adapters.local.deployer.client import RolloutFailed
+from harness.config import load_settings
+from harness.pipeline import Pipeline
+from harness.records import ArtifactRef, DeploymentSpec, DeploymentStatus, SmokeCheck
+from harness.wiring import Harness, build
+from tests.integration.conftest import ROOT
+from tests.integration.test_pipeline import _git
+
+pytestmark = pytest.mark.integration
+
+RATE = 60
+SETTLE_TIMEOUT_S = 60.0
+REPLACEMENT_BUDGET_S = 5.0
+POLL_S = 0.25  # the controller probes every 0.25 s; each status call costs the test process ~10 ms of CPU
+KILL_POLL_S = 0.1  # finer while timing a replacement against its budget
+
+
+@dataclass
+class Deployed:
+    h: Harness
+    name: str
+    url: str  # the stable endpoint's /invocations
+    spec: DeploymentSpec  # what the pipeline deployed; replace(...) makes the next revision
+    body: Path  # one reference row, as the loadgen's request body
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, stack) -> Deployed:
+    """A model deployed by one full pipeline run from a fresh git project wired to the session's stand-ins."""
+    repo = tmp_path_factory.mktemp("under-load") / "project"
+    repo.mkdir()
+    for folder in ("training", "serving"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "lastmile.yaml", repo / "lastmile.yaml")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "initial")
+    urls = stack.endpoints()
+    environ = {
+        "LASTMILE_PORTS__OBJECT_STORE__ENDPOINT": urls["object_store"],
+        "LASTMILE_PORTS__ARTIFACT_REGISTRY__ENDPOINT": urls["registry"],
+        "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": urls["mlflow"],
+        "LASTMILE_PORTS__DEPLOYER__ENDPOINT": urls["deployer"],
+        "LASTMILE_PORTS__SECRET_STORE__PATH": str(stack.settings.state_dir / "secrets.json"),
+        "LASTMILE_MODEL__NAME": f"load-{uuid.uuid4().hex[:8]}",
+    }
+    h = build(load_settings(repo / "lastmile.yaml", "local", environ))
+    record = Pipeline(h).run()
+    assert record.status == "succeeded", record.stages
+    out = record.stages["deployment"].outputs
+    serving = record.summary["builds"]["serving"]
+    champion = h.model_registry.by_alias(h.settings.model.name, "champion")
+    smoke = SmokeCheck("/invocations", {"dataframe_records": out["reference_rows"]}, tuple(out["expected"]))
+    spec = DeploymentSpec(h.settings.project, ArtifactRef(serving["registry"], serving["repository"],
+                                                          serving["digest"]), champion, smoke=smoke)
+    body = repo.parent / "body.json"
+    body.write_text(json.dumps({"dataframe_records": out["reference_rows"][:1]}))
+    name = h.settings.project
+    return Deployed(h, name, h.deployer.status(name).endpoint + "/invocations", spec, body)
+
+
+class Load:
+    """``python -m harness.loadgen`` in its own process; ``stop()`` ends it with SIGTERM and reads its results."""
+
+    def __init__(self, url: str, body: Path, out: Path, rate: int = RATE, duration_s: float = 90.0):
+        self.out = out
+        self.stderr = out.with_suffix(".stderr")
+        self.argv = [sys.executable, "-m", "harness.loadgen", "--url", url, "--rate", str(rate), "--duration",
+                     str(duration_s), "--out", str(out), "--body-file", str(body), "--timeout", "5"]
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Load":
+        with open(self.stderr, "wb") as err:
+            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
+        time.sleep(2.0)  # steady load before the change under test
+        assert self.proc.poll() is None, self.stderr.read_text()
+        return self
+
+    def stop(self) -> dict:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=20) == 0, self.stderr.read_text()
+        return json.loads(self.out.read_text())
+
+    def __exit__(self, *_exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _settled(status: DeploymentStatus) -> bool:
+    """Every replica is of the current revision and ready, and there are as many as desired."""
+    current = status.revision.number if status.revision else None
+    return (status.ready == status.desired == len(status.replicas)
+            and all(r.revision == current and r.state == "ready" for r in status.replicas))
+
+
+def _wait_settled(d: Deployed, timeout_s: float = SETTLE_TIMEOUT_S) -> DeploymentStatus:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = d.h.deployer.status(d.name)
+        if _settled(status):
+            return status
+        assert time.monotonic() < deadline, f"deployment never settled: {status}"
+        time.sleep(POLL_S)
+
+
+def _figures(summary: dict) -> str:
+    return (f"sent {summary['sent']} in {summary['elapsed_s']} s ({summary['achieved_rps']} rps), "
+            f"failed {summary['failed']} {summary['error_kinds']}, latency {summary['latency_ms']}, "
+            f"send lag {summary['send_lag_ms']}")
+
+
+def test_rolling_update_under_steady_load_drops_nothing(deployed, tmp_path):
+    before = _wait_settled(deployed)
+    with Load(deployed.url, deployed.body, tmp_path / "rolling.json") as load:
+        began = time.monotonic()
+        revision = deployed.h.deployer.deploy(deployed.spec)
+        rollout_s = time.monotonic() - began
+        after = _wait_settled(deployed)
+        time.sleep(1.0)
+        summary = load.stop()
+    print(f"\nrolling update {before.revision.number} -> {revision.number} in {rollout_s:.1f} s; "
+          f"{_figures(summary)}")
+    assert revision.number > before.revision.number
+    assert after.revision.number == revision.number
+    assert {r.revision for r in after.replicas} == {revision.number}
+    assert not {r.name for r in before.replicas} & {r.name for r in after.replicas}, "every replica is replaced"
+    assert summary["elapsed_s"] >= rollout_s
+    assert summary["failed"] == 0, _figures(summary) + f" at {summary['failures'][:10]}"
+    assert summary["ok"] / summary["elapsed_s"] >= 50, _figures(summary)
+
+
+def test_a_killed_replica_is_routed_around_and_replaced(deployed, tmp_path):
+    before = _wait_settled(deployed)
+    victim = before.replicas[0]
+    with Load(deployed.url, deployed.body, tmp_path / "kill.json") as load:
+        os.kill(victim.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while True:
+            status = deployed.h.deployer.status(deployed.name)
+            if victim.pid not in {r.pid for r in status.replicas} and _settled(status):
+                break
+            assert time.monotonic() - killed < SETTLE_TIMEOUT_S, f"no replacement: {status}"
+            time.sleep(KILL_POLL_S)
+        replacement_s = time.monotonic() - killed
+        time.sleep(1.0)
+        summary = load.stop()
+    print(f"\nreplica {victim.name} (pid {victim.pid}) replaced in {replacement_s:.2f} s; {_figures(summary)}")
+    assert summary["achieved_rps"] >= 50, _figures(summary)
+    assert summary["failed"] <= 0.005 * summary["sent"], _figures(summary) + f" at {summary['failures'][:10]}"
+    assert replacement_s <= REPLACEMENT_BUDGET_S, f"the replacement took {replacement_s:.2f} s to be ready"
+
+
+def test_a_deploy_failing_its_smoke_check_rolls_itself_back_while_the_old_revision_serves(deployed, stack, tmp_path):
+    before = _wait_settled(deployed)
+    wrong = tuple("no-such-class" for _ in deployed.spec.smoke.expected)
+    broken = replace(deployed.spec, smoke=replace(deployed.spec.smoke, expected=wrong))
+    with Load(deployed.url, deployed.body, tmp_path / "rollback.json") as load:
+        began = time.monotonic()
+        with pytest.raises(RolloutFailed, match="rolled back") as caught:
+            deployed.h.deployer.deploy(broken)
+        rollback_s = time.monotonic() - began
+        after = _wait_settled(deployed)
+        time.sleep(1.0)
+        summary = load.stop()
+    print(f"\nbroken deploy rolled back in {rollback_s:.1f} s ({caught.value}); {_figures(summary)}")
+    assert after.revision == before.revision
+    assert {r.name for r in after.replicas} == {r.name for r in before.replicas}, "the old replicas keep serving"
+    assert "rolled back" in after.message
+    failing = re.search(r"replica (\S+) keeps failing", str(caught.value)).group(1)
+    controller_log = (stack.settings.state_dir / "logs" / "deployer.log").read_text()
+    assert controller_log.count(f"{failing} failed the smoke check") == 2, "rolled back after two failed attempts"
+    assert summary["failed"] == 0 and summary["ok"] > 0, _figures(summary) + f" at {summary['failures'][:10]}"
