@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,32 @@ def stack(tmp_path_factory) -> Harness:
     h.supervisor.up(h.standins())
     yield h
     h.supervisor.down()
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in a test repository, blind to the user's global and system config."""
+    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def make_project(repo: Path, stack: Harness, model_prefix: str) -> dict[str, str]:
+    """A fresh git repository with the project's training/, serving/ and lastmile.yaml, and the environment
+    that points its harness at the session's stand-ins (with a model name of its own)."""
+    repo.mkdir(parents=True)
+    for folder in ("training", "serving"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "lastmile.yaml", repo / "lastmile.yaml")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial")
+    urls = stack.endpoints()
+    return {
+        "LASTMILE_PORTS__OBJECT_STORE__ENDPOINT": urls["object_store"],
+        "LASTMILE_PORTS__ARTIFACT_REGISTRY__ENDPOINT": urls["registry"],
+        "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": urls["mlflow"],
+        "LASTMILE_PORTS__DEPLOYER__ENDPOINT": urls["deployer"],
+        "LASTMILE_PORTS__SECRET_STORE__PATH": str(stack.settings.state_dir / "secrets.json"),
+        "LASTMILE_MODEL__NAME": f"{model_prefix}-{uuid.uuid4().hex[:8]}",
+    }

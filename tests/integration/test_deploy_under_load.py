@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,8 +24,7 @@ from harness.config import load_settings
 from harness.pipeline import Pipeline
 from harness.records import ArtifactRef, DeploymentSpec, DeploymentStatus, SmokeCheck
 from harness.wiring import Harness, build
-from tests.integration.conftest import ROOT
-from tests.integration.test_pipeline import _git
+from tests.integration.conftest import ROOT, make_project
 
 pytestmark = pytest.mark.integration
 
@@ -51,22 +48,7 @@ class Deployed:
 def deployed(tmp_path_factory, stack) -> Deployed:
     """A model deployed by one full pipeline run from a fresh git project wired to the session's stand-ins."""
     repo = tmp_path_factory.mktemp("under-load") / "project"
-    repo.mkdir()
-    for folder in ("training", "serving"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(ROOT / "lastmile.yaml", repo / "lastmile.yaml")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "initial")
-    urls = stack.endpoints()
-    environ = {
-        "LASTMILE_PORTS__OBJECT_STORE__ENDPOINT": urls["object_store"],
-        "LASTMILE_PORTS__ARTIFACT_REGISTRY__ENDPOINT": urls["registry"],
-        "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": urls["mlflow"],
-        "LASTMILE_PORTS__DEPLOYER__ENDPOINT": urls["deployer"],
-        "LASTMILE_PORTS__SECRET_STORE__PATH": str(stack.settings.state_dir / "secrets.json"),
-        "LASTMILE_MODEL__NAME": f"load-{uuid.uuid4().hex[:8]}",
-    }
+    environ = make_project(repo, stack, "load")
     h = build(load_settings(repo / "lastmile.yaml", "local", environ))
     record = Pipeline(h).run()
     assert record.status == "succeeded", record.stages

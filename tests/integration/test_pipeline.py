@@ -3,51 +3,25 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from harness.config import load_settings
 from harness.errors import UnreachableError
-from harness.pipeline import Pipeline, RunOptions, StageFailed
+from harness.pipeline import Pipeline, StageFailed
 from harness.supervisor import free_port
 from harness.wiring import build
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import git, make_project
 
 pytestmark = pytest.mark.integration
-
-
-def _git(repo: Path, *args: str) -> str:
-    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture
 def project(tmp_path, stack):
     """A fresh git repo holding training/, serving/ and lastmile.yaml, wired to the session's stand-ins."""
     repo = tmp_path / "project"
-    repo.mkdir()
-    for folder in ("training", "serving"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(ROOT / "lastmile.yaml", repo / "lastmile.yaml")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "initial")
-    urls = stack.endpoints()
-    environ = {
-        "LASTMILE_PORTS__OBJECT_STORE__ENDPOINT": urls["object_store"],
-        "LASTMILE_PORTS__ARTIFACT_REGISTRY__ENDPOINT": urls["registry"],
-        "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": urls["mlflow"],
-        "LASTMILE_PORTS__DEPLOYER__ENDPOINT": urls["deployer"],
-        "LASTMILE_PORTS__SECRET_STORE__PATH": str(stack.settings.state_dir / "secrets.json"),
-        "LASTMILE_MODEL__NAME": f"it-{uuid.uuid4().hex[:8]}",
-    }
-    return repo, environ
+    return repo, make_project(repo, stack, "it")
 
 
 def _harness(repo: Path, environ: dict):
@@ -70,8 +44,8 @@ def test_run_then_nothing_to_do_then_training_change(project, stack):
     assert second.status == "nothing-to-do"
 
     (repo / "training" / "NOTES.txt").write_text("a training change\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "touch training")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "touch training")
     third = Pipeline(_harness(repo, environ)).run()
     assert third.status == "succeeded"
     builds = third.stages["build"].outputs
@@ -90,7 +64,7 @@ def test_failing_training_fails_at_stage_four(project):
     train = repo / "training" / "train.py"
     train.write_text(train.read_text().replace("def main(", "def main(*_a, **_k):\n    raise SystemExit('boom: "
                                                                "injected failure')\n\n\ndef _unused_main("))
-    _git(repo, "commit", "-qam", "break training")
+    git(repo, "commit", "-qam", "break training")
     h = _harness(repo, environ)
     with pytest.raises(StageFailed) as caught:
         Pipeline(h).run()
