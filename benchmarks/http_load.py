@@ -19,7 +19,10 @@ import time
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.loadgen import Connections, ProtocolError  # noqa: E402  the same HTTP/1.1 client as the load tests
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 RECONNECTS_PER_CONNECTION = 20
@@ -41,57 +44,19 @@ class Tally:
         return True
 
 
-class Connection:
-    """One keep-alive connection sending the same POST; it reconnects when the server closes it."""
-
-    def __init__(self, host: str, port: int, request: bytes):
-        self.host, self.port, self.request = host, port, request
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def send(self) -> int:
-        """The status of one exchange; raises on a broken connection or a malformed answer."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(self.request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {name.strip().lower(): value.strip() for name, _, value in
-                   (line.partition(":") for line in lines[1:] if line)}
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            await self._skip_chunks()
-        else:
-            await self.reader.readexactly(int(headers.get("content-length", "0")))
-        if headers.get("connection", "").lower() == "close":
-            self.close()
-        return status
-
-    async def _skip_chunks(self) -> None:
-        while True:
-            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await self.reader.readexactly(size + 2)
-            if size == 0:
-                return
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-async def drive(connection: Connection, tally: Tally | None, count: int = 0) -> None:
-    """Send requests until the tally says stop (or ``count`` unmeasured ones when there is no tally)."""
+async def drive(pool: Connections, request: bytes, tally: Tally | None, count: int = 0) -> None:
+    """Send requests one after another until the tally says stop (or ``count`` unmeasured ones when there is no
+    tally). The pool drops a broken connection and opens a new one for the next request."""
     broken = 0
     sent = 0
     while (tally.take() if tally else sent < count) and broken <= RECONNECTS_PER_CONNECTION:
         sent += 1
         started = time.perf_counter()
         try:
-            status = await asyncio.wait_for(connection.send(), REQUEST_TIMEOUT_SECONDS)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError):
+            status = await asyncio.wait_for(pool.post(request), REQUEST_TIMEOUT_SECONDS)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError,
+                ProtocolError):
             broken += 1
-            connection.close()
             if tally:
                 tally.errors += 1
             continue
@@ -107,20 +72,16 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 async def run(url: str, body: bytes, content_type: str, requests: int, concurrency: int, warmup: int,
               max_seconds: float) -> dict:
-    parts = urlsplit(url)
-    host, port = parts.hostname, parts.port or 80
-    request = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
-               f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode() + body
-    connections = [Connection(host, port, request) for _ in range(concurrency)]
+    pool = Connections(url, max_connections=concurrency)
+    request = pool.request_bytes(body, content_type)
     try:
-        await asyncio.gather(*(drive(c, None, -(-warmup // concurrency)) for c in connections))
+        await asyncio.gather(*(drive(pool, request, None, -(-warmup // concurrency)) for _ in range(concurrency)))
         started = time.perf_counter()
         tally = Tally(remaining=requests, deadline=started + max_seconds)
-        await asyncio.gather(*(drive(c, tally) for c in connections))
+        await asyncio.gather(*(drive(pool, request, tally) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     finally:
-        for connection in connections:
-            connection.close()
+        pool.close()
     latencies = sorted(tally.latencies)
     answered = len(latencies)
     return {"requests": answered, "errors": tally.errors, "seconds": round(seconds, 3),

@@ -111,9 +111,9 @@ class Connections:
         self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
         self.slots = asyncio.Semaphore(max_connections)
 
-    def request_bytes(self, body: bytes) -> bytes:
+    def request_bytes(self, body: bytes, content_type: str = "application/json") -> bytes:
         return (f"POST {self.target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
     async def post(self, request: bytes) -> int:
         async with self.slots:
