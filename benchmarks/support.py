@@ -158,14 +158,14 @@ def _register(root: Path, download: Path | None) -> dict:
     summary = {"name": MODEL_NAME, "version": version, "columns": list(features.columns),
                "row": features.iloc[0].tolist(), "tracking_uri": mlflow.get_tracking_uri()}
     if download is not None:
-        client = MlflowClient()
-        record = client.get_model_version(MODEL_NAME, version)
-        location = client.get_model_version_download_uri(MODEL_NAME, version)
-        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(download)))
-        (path / "version.json").write_text(json.dumps({
-            "name": record.name, "version": record.version, "run_id": record.run_id, "source": record.source,
-            "tags": dict(record.tags or {})}))
-        summary["model_dir"] = str(path)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from adapters.local.deployer.client import download_model_version  # what the deployer does
+        from harness.records import ModelVersion
+
+        record = MlflowClient().get_model_version(MODEL_NAME, version)
+        model = ModelVersion(record.name, str(record.version), record.run_id, record.source, dict(record.tags or {}))
+        download.mkdir(parents=True, exist_ok=True)
+        summary["model_dir"] = str(download_model_version(mlflow.get_tracking_uri(), model, download))
     return summary
 
 

@@ -84,16 +84,16 @@ def _build(root: Path) -> dict:
 
 
 def _download(client, version: str, destination: Path) -> Path:
-    """What a deployer does for ``LASTMILE_SERVING_MODEL_DIR``: the version's artifacts and its ``version.json``."""
+    """What the deployer does for ``LASTMILE_SERVING_MODEL_DIR``: the version's files and its ``version.json``."""
     import mlflow
 
+    from adapters.local.deployer.client import download_model_version
+    from harness.records import ModelVersion
+
     record = client.get_model_version(MODEL_NAME, version)
-    location = client.get_model_version_download_uri(MODEL_NAME, version)
-    path = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(destination)))
-    (path / "version.json").write_text(json.dumps({
-        "name": record.name, "version": record.version, "run_id": record.run_id, "source": record.source,
-        "tags": dict(record.tags or {})}))
-    return path
+    model = ModelVersion(record.name, str(record.version), record.run_id, record.source, dict(record.tags or {}))
+    destination.mkdir(parents=True, exist_ok=True)
+    return download_model_version(mlflow.get_tracking_uri(), model, destination)
 
 
 if __name__ == "__main__":

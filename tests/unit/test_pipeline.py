@@ -127,10 +127,3 @@ def test_interrupt_cancels_the_job_and_moves_no_alias(world):
     assert (record.status, record.stages["training"].status) == ("interrupted", "interrupted")
     assert jobs.runs["jobrun-2"].state.value == "CANCELED"
     assert ports["model_registry"].by_alias(h.settings.model.name, "champion").version == "1"
-
-
-def test_secrets_never_reach_the_journal(world):
-    h, _ = world
-    record = Pipeline(h).run(FIVE)
-    text = json.dumps(record.to_json())
-    assert "AWS_SECRET_ACCESS_KEY" not in text and "password" not in text

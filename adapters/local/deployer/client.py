@@ -72,18 +72,9 @@ class LocalDeployer:
         dest = self.bundles_dir.parent / "models" / model.name / model.version
         if dest.is_dir():
             return dest
-        from mlflow.artifacts import download_artifacts
-        from mlflow.tracking import MlflowClient
-
-        tracking = self.env["MLFLOW_TRACKING_URI"]
-        location = MlflowClient(tracking_uri=tracking, registry_uri=tracking).get_model_version_download_uri(
-            model.name, model.version)
         self.bundles_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.bundles_dir.parent))
-        path = Path(download_artifacts(artifact_uri=location, dst_path=str(tmp), tracking_uri=tracking))
-        record = {"name": model.name, "version": model.version, "run_id": model.run_id, "source": model.source,
-                  "tags": dict(model.tags)}
-        (path / "version.json").write_text(json.dumps(record, indent=2))
+        path = download_model_version(self.env["MLFLOW_TRACKING_URI"], model, tmp)
         dest.parent.mkdir(parents=True, exist_ok=True)
         path.rename(dest)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -106,6 +97,21 @@ class LocalDeployer:
             raise UserError(response.json().get("detail", "conflict"))
         response.raise_for_status()
         return response.json()
+
+
+def download_model_version(tracking_uri: str, model: ModelVersion, into: Path) -> Path:
+    """Download a registered version's files under ``into`` and write the ``version.json`` that the serving
+    app's ``LASTMILE_SERVING_MODEL_DIR`` mode reads next to ``MLmodel``; returns that directory."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    location = client.get_model_version_download_uri(model.name, model.version)
+    path = Path(download_artifacts(artifact_uri=location, dst_path=str(into), tracking_uri=tracking_uri))
+    record = {"name": model.name, "version": model.version, "run_id": model.run_id, "source": model.source,
+              "tags": dict(model.tags)}
+    (path / "version.json").write_text(json.dumps(record, indent=2))
+    return path
 
 
 def _revision(data: dict | None) -> Revision | None:
