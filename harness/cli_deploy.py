@@ -31,6 +31,8 @@ def register(app: typer.Typer, harness_factory, out, err) -> None:
         for r in status.replicas:
             table.add_row(r.name, str(r.revision), r.state, r.url, str(r.pid or "-"), str(r.restarts))
         out.print(table)
+        if status.standby:
+            out.print(f"standby replica: {status.standby}")
         if status.message:
             out.print(status.message)
 

@@ -175,6 +175,7 @@ class DeploymentStatus:
     ready: int
     replicas: tuple[ReplicaStatus, ...] = ()
     message: str = ""
+    standby: str = ""  # a spare replica kept ready to replace a dead one: "warming", "warm" or "" (none)
 
 
 @dataclass(frozen=True)

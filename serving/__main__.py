@@ -1,5 +1,11 @@
 """``python -m serving --host 127.0.0.1 --port 8080``: one uvicorn worker serving ``create_app(Settings.from_env())``.
 
+``python -m serving --standby`` is a warm spare for a deployer: it imports everything and loads the model, prints
+``warm`` on stdout, then waits for one JSON line on stdin, ``{"port": N, "log": PATH, "env": {...}}``, which makes it
+a replica: its output goes to ``log``, ``env`` (the replica's name, its prediction log) is applied, and it serves on
+``port`` within a fraction of a second, where a cold start spends seconds importing scikit-learn. End of input
+before that line ends it quietly.
+
 uvicorn uses httptools and uvloop when they are installed (both are faster), its pure-Python defaults otherwise.
 The garbage collector is off from uvicorn's import until the first model load returns: both only allocate objects
 that live as long as the process, and collecting over them costs about a tenth of the start. Exit code 2 when the
@@ -10,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import sys
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -37,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--standby", action="store_true",
+                        help="load the model, print 'warm', then take the port and the rest from a JSON line on stdin")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -45,20 +55,64 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     gc.disable()
+    from serving.model import load_model
+
+    loader = _collecting_after(load_model)
+    if args.standby:
+        loaded = loader(settings)  # a failure here ends the spare with its traceback in the log
+        print("warm", flush=True)
+        order = sys.stdin.readline()
+        if not order:
+            return 0
+        try:
+            settings, args.port = _activate(json.loads(order), loaded.uri)
+        except (ValueError, KeyError, SettingsError) as exc:
+            print(f"serving: bad standby order: {exc}", file=sys.stderr)
+            return 2
+
+        def loader(_settings: Settings):
+            return loaded
+    _serve(settings, loader, args.host, args.port)
+    return 0
+
+
+def _activate(order: dict, loaded_uri: str) -> tuple[Settings, int]:
+    """Apply a standby order: send output to its log, take its environment; the settings and the port to serve."""
+    port = int(order["port"])
+    env = order.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ValueError("env must map names to strings")
+    if any(not k.startswith("LASTMILE_SERVING_") or k in _MODEL_VARIABLES for k in env):
+        raise ValueError(f"env may set LASTMILE_SERVING_* other than {sorted(_MODEL_VARIABLES)}: the model is loaded")
+    if order.get("log"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        fd = os.open(order["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    os.environ.update(env)
+    settings = Settings.from_env()
+    print(f"serving: standby for {loaded_uri} activated as {settings.replica}", file=sys.stderr, flush=True)
+    return settings, port
+
+
+_MODEL_VARIABLES = {"LASTMILE_SERVING_MODEL_URI", "LASTMILE_SERVING_MODEL_DIR"}
+
+
+def _serve(settings: Settings, loader: Callable, host: str, port: int) -> None:
     import uvicorn
 
     from serving.app import create_app
     from serving.logs import uvicorn_log_config
-    from serving.model import load_model
 
     options = server_options()
-    print(f"serving: uvicorn on {args.host}:{args.port}, http={options['http']}, loop={options['loop']}",
+    print(f"serving: uvicorn on {host}:{port}, http={options['http']}, loop={options['loop']}",
           file=sys.stderr, flush=True)
-    app = create_app(settings, loader=_collecting_after(load_model))
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False,
+    app = create_app(settings, loader=loader)
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False,
                 log_config=uvicorn_log_config(settings.log_level, {"replica": settings.replica}),
                 **options)
-    return 0
 
 
 if __name__ == "__main__":

@@ -102,11 +102,12 @@ def _settled(status: DeploymentStatus) -> bool:
             and all(r.revision == current and r.state == "ready" for r in status.replicas))
 
 
-def _wait_settled(d: Deployed, timeout_s: float = SETTLE_TIMEOUT_S) -> DeploymentStatus:
+def _wait_settled(d: Deployed, timeout_s: float = SETTLE_TIMEOUT_S, standby: bool = False) -> DeploymentStatus:
+    """Settled, and with ``standby`` also holding a warm spare replica (which the controller starts once settled)."""
     deadline = time.monotonic() + timeout_s
     while True:
         status = d.h.deployer.status(d.name)
-        if _settled(status):
+        if _settled(status) and (not standby or status.standby == "warm"):
             return status
         assert time.monotonic() < deadline, f"deployment never settled: {status}"
         time.sleep(POLL_S)
@@ -138,8 +139,8 @@ def test_rolling_update_under_steady_load_drops_nothing(deployed, tmp_path):
     assert summary["ok"] / summary["elapsed_s"] >= 50, _figures(summary)
 
 
-def test_a_killed_replica_is_routed_around_and_replaced(deployed, tmp_path):
-    before = _wait_settled(deployed)
+def test_a_killed_replica_is_routed_around_and_replaced(deployed, stack, tmp_path):
+    before = _wait_settled(deployed, standby=True)
     victim = before.replicas[0]
     with Load(deployed.url, deployed.body, tmp_path / "kill.json") as load:
         os.kill(victim.pid, signal.SIGKILL)
@@ -157,6 +158,9 @@ def test_a_killed_replica_is_routed_around_and_replaced(deployed, tmp_path):
     assert summary["achieved_rps"] >= 50, _figures(summary)
     assert summary["failed"] <= 0.005 * summary["sent"], _figures(summary) + f" at {summary['failures'][:10]}"
     assert replacement_s <= REPLACEMENT_BUDGET_S, f"the replacement took {replacement_s:.2f} s to be ready"
+    controller_log = (stack.settings.state_dir / "logs" / "deployer.log").read_text()
+    assert "activated the warm standby" in controller_log, "the replacement is the warm spare, not a cold start"
+    assert _wait_settled(deployed, standby=True).standby == "warm", "a new spare warms up after the old one is used"
 
 
 def test_a_deploy_failing_its_smoke_check_rolls_itself_back_while_the_old_revision_serves(deployed, stack, tmp_path):

@@ -124,4 +124,4 @@ def _status(data: dict) -> DeploymentStatus:
     replicas = tuple(ReplicaStatus(r["name"], r["revision"], r["url"], r["state"], r["pid"], r["restarts"])
                      for r in data["replicas"])
     return DeploymentStatus(data["name"], data["endpoint"], _revision(data["revision"]), data["desired"],
-                            data["ready"], replicas, data.get("message", ""))
+                            data["ready"], replicas, data.get("message", ""), data.get("standby", ""))

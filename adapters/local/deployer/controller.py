@@ -4,6 +4,12 @@ It keeps ``desired`` replicas of the current revision running, restarts a replic
 backoff), rolls out a new revision with ``max_surge`` / ``max_unavailable`` like a Kubernetes
 Deployment, and rolls back by itself when new replicas are not ready in time or fail the smoke
 check. A replica takes traffic only once it is ready (and has passed the smoke check).
+
+Once the current revision is fully rolled out, the controller keeps one warm standby of it: a
+``python -m serving --standby`` process that has imported scikit-learn and loaded the model and waits
+on stdin. A replica that dies is replaced by activating the standby (well under a second) instead of a
+cold start (3-6 s on two busy cores, nearly all of it imports); the next standby then warms up in the
+background. Kubernetes gets the same effect from pulled images and a fast-starting container.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ log = logging.getLogger("lastmile.deployer")
 PROBE_INTERVAL_S = 0.25
 DRAIN_TIMEOUT_S = 10.0
 BACKOFF_MAX_S = 30.0
+STANDBY_RETRY_S = 30.0  # after a standby that died before it was used
 
 
 @dataclass
@@ -64,6 +71,19 @@ class Replica:
         return self.state == "ready" and self.verified
 
 
+@dataclass
+class Standby:
+    """A warm spare of one revision; ``warm`` is set once it has loaded the model."""
+
+    revision: int
+    proc: asyncio.subprocess.Process
+    warm: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def state(self) -> str:
+        return "warm" if self.warm.is_set() else "warming"
+
+
 class RolloutFailed(Exception):
     pass
 
@@ -90,6 +110,8 @@ class Deployment:
         self._counter = 0
         self._exited = asyncio.Event()  # a replica process ended: reconcile now rather than at the next tick
         self._watchers: set[asyncio.Task] = set()
+        self.standby: Standby | None = None
+        self._standby_retry_at = 0.0
         self._client = httpx.AsyncClient(timeout=2.0)
         self._load()
 
@@ -174,24 +196,87 @@ class Deployment:
         else:
             pod = reuse
             pod.port, pod.state, pod.verified, pod.ready_since = free_port(), "starting", False, None
+        own = {"LASTMILE_SERVING_REPLICA": pod.name}
+        if spec.env.get("LASTMILE_PREDICTIONS_DIR"):
+            own["LASTMILE_SERVING_PREDICTION_LOG"] = str(Path(spec.env["LASTMILE_PREDICTIONS_DIR"]) / f"{pod.name}.jsonl")
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        standby = self._take_standby(spec)
+        if standby is not None:
+            order = {"port": pod.port, "log": str(self._log(pod)), "env": own}
+            try:
+                standby.proc.stdin.write(json.dumps(order).encode() + b"\n")
+                await standby.proc.stdin.drain()
+                standby.proc.stdin.close()
+                pod.proc = standby.proc
+                log.info("activated the %s standby (pid %s) as %s on port %s", standby.state, pod.proc.pid,
+                         pod.name, pod.port)
+                return pod
+            except (BrokenPipeError, ConnectionResetError):
+                log.warning("the standby (pid %s) was gone; starting %s cold", standby.proc.pid, pod.name)
+        with open(self._log(pod), "ab") as out:
+            pod.proc = await self._start_serving(spec, ["--port", str(pod.port)], own, stdin=asyncio.subprocess.DEVNULL,
+                                                 stdout=out, stderr=asyncio.subprocess.STDOUT)
+        log.info("started %s (pid %s) on port %s", pod.name, pod.proc.pid, pod.port)
+        return pod
+
+    async def _start_serving(self, spec: RevisionSpec, args: list[str], own_env: dict[str, str], stdin: int,
+                             stdout: Any, stderr: Any) -> asyncio.subprocess.Process:
         env = {**os.environ, **spec.env,
                "PYTHONPATH": spec.bundle_dir,
                "LASTMILE_SERVING_MODEL_URI": f"models:/{spec.model_name}/{spec.model_version}",
-               "LASTMILE_SERVING_BUILD_DIGEST": spec.serving_digest,
-               "LASTMILE_SERVING_REPLICA": pod.name}
-        if spec.env.get("LASTMILE_PREDICTIONS_DIR"):
-            env["LASTMILE_SERVING_PREDICTION_LOG"] = str(Path(spec.env["LASTMILE_PREDICTIONS_DIR"]) / f"{pod.name}.jsonl")
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        with open(self._log(pod), "ab") as out:
-            pod.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(pod.port),
-                cwd=spec.bundle_dir, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        watcher = asyncio.create_task(self._signal_exit(pod.proc))
+               "LASTMILE_SERVING_BUILD_DIGEST": spec.serving_digest, **own_env}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "serving", "--host", "127.0.0.1", *args, cwd=spec.bundle_dir, env=env,
+            stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True)
+        watcher = asyncio.create_task(self._signal_exit(proc))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        log.info("started %s (pid %s) on port %s", pod.name, pod.proc.pid, pod.port)
-        return pod
+        return proc
+
+    # the warm standby ------------------------------------------------------------------------------
+    def _take_standby(self, spec: RevisionSpec) -> Standby | None:
+        standby = self.standby
+        if standby is None or standby.revision != spec.number or standby.proc.returncode is not None:
+            return None
+        self.standby = None
+        return standby
+
+    async def _keep_standby(self) -> None:
+        """One spare of the current revision once it is fully rolled out; none of any other revision."""
+        standby, current = self.standby, self.current
+        if standby is not None and (current is None or standby.revision != current.number):
+            self.standby = None
+            await _stop(standby.proc)
+            standby = None
+        if standby is not None and standby.proc.returncode is not None:
+            log.warning("the standby exited with %s before use (read %s); next one in %.0f s",
+                        standby.proc.returncode, self.standby_log, STANDBY_RETRY_S)
+            self.standby, standby = None, None
+            self._standby_retry_at = time.monotonic() + STANDBY_RETRY_S
+        if standby is not None or current is None or time.monotonic() < self._standby_retry_at:
+            return
+        if len(self.pods) != self.desired or not all(p.routable and p.revision == current.number for p in self.pods):
+            return  # a rollout, a restart or a scale is under way: it needs the CPU more
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.standby_log, "ab") as err:
+            proc = await self._start_serving(current, ["--standby"], {"LASTMILE_SERVING_REPLICA": f"{self.name}-standby"},
+                                             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err)
+        self.standby = Standby(current.number, proc)
+        task = asyncio.create_task(self._watch_standby(self.standby))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+        log.info("warming a standby of revision %s (pid %s)", current.number, proc.pid)
+
+    async def _watch_standby(self, standby: Standby) -> None:
+        """Mark the standby warm when it says so; read its stdout to the end (it moves to a log once activated)."""
+        while line := await standby.proc.stdout.readline():
+            if line.strip() == b"warm" and not standby.warm.is_set():
+                standby.warm.set()
+                log.info("the standby of revision %s (pid %s) is warm", standby.revision, standby.proc.pid)
+
+    @property
+    def standby_log(self) -> Path:
+        return self.logs_dir / f"{self.name}-standby.log"
 
     async def _retire(self, pod: Replica) -> None:
         """Take a replica out of rotation, let in-flight requests finish, then stop it."""
@@ -234,6 +319,7 @@ class Deployment:
             await self._spawn(self.current)
         for pod in sorted(live, key=lambda p: p.routable)[: max(0, len(live) - self.desired)]:
             asyncio.create_task(self._retire(pod))
+        await self._keep_standby()
 
     async def _probe(self, pod: Replica) -> None:
         if pod.proc is not None and pod.proc.returncode is not None:
@@ -304,10 +390,12 @@ class Deployment:
             "ready": len([p for p in self.pods if p.routable and current and p.revision == current.number]),
             "replicas": [{"name": p.name, "revision": p.revision, "url": p.url, "state": p.state,
                           "pid": p.proc.pid if p.proc else None, "restarts": p.restarts} for p in self.pods],
+            "standby": self.standby.state if self.standby else "",
         }
 
     async def shutdown(self) -> None:
-        await asyncio.gather(*(_terminate(p) for p in self.pods))
+        standby, self.standby = self.standby, None
+        await asyncio.gather(*(_terminate(p) for p in self.pods), *([_stop(standby.proc)] if standby else []))
         for watcher in self._watchers:
             watcher.cancel()
         await self._client.aclose()
@@ -317,6 +405,13 @@ async def _terminate(pod: Replica) -> None:
     proc = pod.proc
     if proc is None or proc.returncode is not None:
         pod.state = "dead" if pod.state != "draining" else pod.state
+        return
+    await _stop(proc)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM to the process group, SIGKILL after 10 s."""
+    if proc.returncode is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
