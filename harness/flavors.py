@@ -109,6 +109,9 @@ class DataScienceJobs(Strict):
 class MlflowRegistry(Strict):
     flavor: Literal["mlflow"]
     tracking_uri: str | None = Field(None, description="MLflow URL; empty means the MLflow stand-in")
+    username: str = "lastmile"
+    password: SecretRefStr | None = Field("secret:mlflow-password",
+                                          description="basic-auth password; null for a server without auth")
 
 
 # deployer ---------------------------------------------------------------------------------------

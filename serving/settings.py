@@ -4,6 +4,7 @@
 |---|---|---|
 | ``LASTMILE_SERVING_MODEL_URI`` | ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` | required |
 | ``MLFLOW_TRACKING_URI`` | the tracking server holding the registry | MLflow's own default |
+| ``MLFLOW_TRACKING_USERNAME``, ``MLFLOW_TRACKING_PASSWORD`` | basic-auth credentials, read by MLflow's client | none |
 | ``LASTMILE_SERVING_MODEL_DIR`` | that version, downloaded, with ``version.json``: load it without MLflow | off |
 | ``LASTMILE_SERVING_BUILD_DIGEST`` | digest of the image or bundle this server runs from | ``unknown`` |
 | ``LASTMILE_SERVING_REPLICA`` | this replica's name, in logs and metrics | the host name |

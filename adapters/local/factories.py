@@ -25,7 +25,8 @@ def distribution_registry(cfg: flavors.DistributionRegistry, h: Any):
 def mlflow_registry(cfg: flavors.MlflowRegistry, h: Any):
     from adapters.local.mlflow_registry import MlflowModelRegistry
 
-    return MlflowModelRegistry(h.endpoint("mlflow", cfg.tracking_uri))
+    return MlflowModelRegistry(h.endpoint("mlflow", cfg.tracking_uri), cfg.username,
+                               h.secret(cfg.password) if cfg.password else None)
 
 
 def file_secret_store(cfg: flavors.FileSecrets, h: Any):
@@ -50,8 +51,11 @@ def local_deployer(cfg: flavors.LocalDeployer, h: Any):
     from adapters.local.deployer.client import LocalDeployer
     from adapters.local.standins import DEPLOYER_TOKEN
 
-    tracking = h.endpoint("mlflow", h.settings.ports.model_registry.tracking_uri)
-    env = {"MLFLOW_TRACKING_URI": tracking, "MLFLOW_DISABLE_TELEMETRY": "true",
+    tracking = h.settings.ports.model_registry
+    env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", tracking.tracking_uri), "MLFLOW_DISABLE_TELEMETRY": "true",
            "LASTMILE_PREDICTIONS_DIR": str(h.settings.state_dir / "predictions" / "outbox")}
+    # Replicas load the version from local files; only this process talks to MLflow, with these credentials.
+    credentials = (tracking.username, h.secret(tracking.password)) if getattr(tracking, "password", None) else None
     return LocalDeployer(h.endpoint("deployer", cfg.endpoint), h.secret(str(DEPLOYER_TOKEN)), h.port("artifact_registry"),
-                         h.settings.state_dir / "deployer" / "bundles", env, timeout_s=cfg.ready_deadline_s * 3 + 30)
+                         h.settings.state_dir / "deployer" / "bundles", env, timeout_s=cfg.ready_deadline_s * 3 + 30,
+                         mlflow_credentials=credentials)

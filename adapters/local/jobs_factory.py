@@ -22,6 +22,10 @@ def job_environment(h: Any) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": h.endpoint("mlflow", ports.model_registry.tracking_uri),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
+    tracking = ports.model_registry
+    if getattr(tracking, "password", None):
+        env["MLFLOW_TRACKING_USERNAME"] = tracking.username
+        env["MLFLOW_TRACKING_PASSWORD"] = h.secret(tracking.password).reveal()
     store = ports.object_store
     if store.flavor == "s3":
         env["LASTMILE_S3_ENDPOINT"] = h.endpoint("object_store", store.endpoint)

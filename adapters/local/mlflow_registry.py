@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Mapping, Sequence
 
@@ -10,13 +11,27 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from harness.errors import NotFound, UnreachableError
-from harness.records import ModelVersion, TrackedRun
+from harness.errors import AuthError, NotFound, UnreachableError
+from harness.records import ModelVersion, Secret, TrackedRun
+
+
+def use_credentials(username: str, password: Secret | None) -> None:
+    """Make MLflow's client in this process send basic-auth credentials.
+
+    MLflow's REST client reads them only from ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``,
+    per request, so they go there; a process talks to one tracking server. ``None`` (a server without
+    auth) leaves the environment as it is.
+    """
+    if password is not None:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = username
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password.reveal()
 
 
 class MlflowModelRegistry:
-    def __init__(self, tracking_uri: str):
+    def __init__(self, tracking_uri: str, username: str = "lastmile", password: Secret | None = None):
         self.tracking_uri = tracking_uri.rstrip("/")
+        self.username = username
+        use_credentials(username, password)
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self._checked = False
 
@@ -101,8 +116,16 @@ class MlflowModelRegistry:
             return
         try:
             httpx.get(f"{self.tracking_uri}/health", timeout=5).raise_for_status()
+            auth = None
+            if os.environ.get("MLFLOW_TRACKING_PASSWORD"):
+                auth = (os.environ.get("MLFLOW_TRACKING_USERNAME", ""), os.environ["MLFLOW_TRACKING_PASSWORD"])
+            answer = httpx.get(f"{self.tracking_uri}/api/2.0/mlflow/experiments/search", auth=auth,
+                               params={"max_results": 1}, timeout=10)
         except httpx.HTTPError as exc:
             raise UnreachableError(f"MLflow at {self.tracking_uri} did not answer ({type(exc).__name__})") from None
+        if answer.status_code in (401, 403):
+            raise AuthError(f"MLflow at {self.tracking_uri} refused the credentials of user {self.username!r} "
+                            f"({answer.status_code}); check ports.model_registry.username and password")
         self._checked = True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -18,6 +19,7 @@ from harness.standin import Endpoints, StandIn, http_status
 from harness.supervisor import free_port, port_free
 
 DEPLOYER_TOKEN = parse_ref("secret:deployer-token")
+MLFLOW_FLASK_KEY = parse_ref("secret:mlflow-flask-key")  # signs the auth app's CSRF tokens
 ACCESS_KEY = parse_ref("secret:s3-access-key-id")
 SECRET_KEY = parse_ref("secret:s3-secret-access-key")
 
@@ -109,17 +111,42 @@ class RegistryStandIn(StandIn):
 
 
 class MlflowStandIn(StandIn):
-    """MLflow tracking and registry; SQLite or PostgreSQL; artifacts proxied into object storage."""
+    """MLflow tracking and registry; SQLite or PostgreSQL; artifacts proxied into object storage.
+
+    MLflow's basic-auth app guards every route but ``/health``: the registry moves ``@champion``, so calls
+    need the admin user named in config, whose password is generated into the secret store on first ``up``.
+    Its user store is SQLite under ``.lastmile/mlflow/``; checked credentials are cached for a minute, since
+    each check is a PBKDF2 hash (0.3 s) and a training run makes dozens of calls.
+    """
 
     name = "mlflow"
     start_timeout_s = 60.0
 
     def __init__(self, port: int, state_dir: Path, artifacts_bucket: str, database_ref: str | None,
-                 secrets: FileSecretStore):
+                 secrets: FileSecretStore, username: str = "lastmile", password_ref: str = "secret:mlflow-password"):
         super().__init__(port, state_dir)
         self.artifacts_bucket = artifacts_bucket
         self.database_ref = parse_ref(database_ref) if database_ref else None
         self.secrets = secrets
+        self.username = username
+        self.password_ref = parse_ref(password_ref)
+
+    @property
+    def auth_config(self) -> Path:
+        return self.home / "basic_auth.ini"
+
+    def prepare(self, port: int) -> None:
+        self.secrets.ensure(self.password_ref)
+        self.secrets.ensure(MLFLOW_FLASK_KEY, 32)
+        # No secret in this file: the admin password reaches MLflow through its environment.
+        _write_private(self.auth_config, "\n".join([
+            "[mlflow]",
+            "default_permission = NO_PERMISSIONS",
+            f"database_uri = sqlite:///{self.home / 'basic_auth.db'}",
+            f"admin_username = {self.username}",
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+            "auth_cache_ttl_seconds = 60",
+            ""]))
 
     def _backend(self) -> str:
         if self.database_ref:
@@ -127,7 +154,8 @@ class MlflowStandIn(StandIn):
         return f"sqlite:///{self.home / 'mlflow.db'}"
 
     def command(self, port: int, endpoints: Endpoints) -> list[str]:
-        return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        return [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
+                "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1", "--backend-store-uri", self._backend(),
                 "--artifacts-destination", f"s3://{self.artifacts_bucket}"]
 
@@ -139,6 +167,9 @@ class MlflowStandIn(StandIn):
             "AWS_DEFAULT_REGION": "us-east-1",
             # The job executor (GenAI jobs) starts eight extra processes; the pipeline uses none of them.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_AUTH_CONFIG_PATH": str(self.auth_config),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": self.secrets.resolve(self.password_ref).reveal(),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": self.secrets.resolve(MLFLOW_FLASK_KEY).reveal(),
         }
 
     def is_ready(self, url: str) -> bool:
@@ -159,7 +190,9 @@ class DeployerStandIn(StandIn):
 
     def prepare(self, port: int) -> None:
         token = self.secrets.ensure(DEPLOYER_TOKEN, 32).reveal()
-        _write_private(self.home / "token", token)
+        # Only the digest leaves the secret store: the controller compares digests (the token is 256 random bits).
+        _write_private(self.home / "token.sha256", hashlib.sha256(token.encode()).hexdigest())
+        (self.home / "token").unlink(missing_ok=True)  # written by earlier versions
         if not port_free(self.service_port):
             self.service_port = free_port()
 
@@ -167,7 +200,7 @@ class DeployerStandIn(StandIn):
         cfg = self.cfg
         return [sys.executable, "-m", "adapters.local.deployer", "--port", str(port),
                 "--service-port", str(self.service_port), "--state-dir", str(self.home),
-                "--token-file", str(self.home / "token"), "--name", self.deployment,
+                "--token-sha256-file", str(self.home / "token.sha256"), "--name", self.deployment,
                 "--replicas", str(getattr(cfg, "replicas", 2)), "--max-surge", str(getattr(cfg, "max_surge", 1)),
                 "--max-unavailable", str(getattr(cfg, "max_unavailable", 0)),
                 "--ready-deadline-s", str(getattr(cfg, "ready_deadline_s", 60.0))]
@@ -179,14 +212,16 @@ class DeployerStandIn(StandIn):
 def standins(settings: Settings, secrets: FileSecretStore) -> list[StandIn]:
     """The stand-ins of a ``processes`` profile, in start order."""
     cfg, state = settings.standins, settings.state_dir
-    registry = settings.ports.artifact_registry
+    registry, tracking = settings.ports.artifact_registry, settings.ports.model_registry
     b = settings.buckets
     return [
         ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server, [b.data, b.artifacts, b.predictions],
                            secrets),
         RegistryStandIn(cfg.registry.port, state, getattr(registry, "username", "lastmile"),
                         getattr(registry, "password", "secret:registry-password"), secrets),
-        MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets),
+        MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets,
+                      getattr(tracking, "username", "lastmile"),
+                      getattr(tracking, "password", None) or "secret:mlflow-password"),
         DeployerStandIn(cfg.deployer.port, state, cfg.deployer.service_port, settings.project,
                         settings.ports.deployer, secrets),
     ]

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.local.bundle_builder import BundleImageBuilder
 from adapters.local.jobs import SubprocessJobRunner
-from adapters.local.jobs_factory import subprocess_job_runner
+from adapters.local.jobs_factory import job_environment, subprocess_job_runner
 from harness.errors import NotFound
 from harness.records import BuildRef, JobSpec, JobState, ObjectRef, sha256_hex
 from harness.datasets import iris_csv
@@ -36,15 +36,7 @@ def dataset(stack) -> ObjectRef:
 
 @pytest.fixture(scope="module")
 def runner(stack) -> SubprocessJobRunner:
-    endpoints = stack.endpoints()
-    env = {
-        "MLFLOW_TRACKING_URI": endpoints["mlflow"],
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "LASTMILE_S3_ENDPOINT": endpoints["object_store"],
-        "AWS_ACCESS_KEY_ID": stack.secret("secret:s3-access-key-id").reveal(),
-        "AWS_SECRET_ACCESS_KEY": stack.secret("secret:s3-secret-access-key").reveal(),
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = job_environment(stack)  # what the pipeline's runner gets: endpoints and credentials
     return SubprocessJobRunner(stack.artifact_registry, stack.settings.state_dir, env=env)
 
 

@@ -1,13 +1,14 @@
 """``python -m adapters.local.deployer``: the deployment controller with its admin API and its Service.
 
-The admin API (``--port``) changes state, so every call but ``/healthz`` needs the bearer token read
-from ``--token-file``. The Service (``--service-port``) is the deployment's stable endpoint.
+The admin API (``--port``) changes state, so every call but ``/healthz`` needs the bearer token whose
+SHA-256 (hex) is in ``--token-sha256-file``; the token itself stays in the secret store. The Service (``--service-port``) is the deployment's stable endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import hmac
 import logging
 import signal
@@ -36,11 +37,13 @@ class ScaleRequest(BaseModel):
     replicas: int = Field(ge=1, le=16)
 
 
-def admin_app(deployment: Deployment, token: str, service_url: str) -> FastAPI:
+def admin_app(deployment: Deployment, token_sha256: str, service_url: str) -> FastAPI:
     app = FastAPI(title="lastmile deployer", docs_url=None, redoc_url=None)
 
     def authorized(authorization: str = Header("")) -> None:
-        if not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        scheme, _, presented = authorization.partition(" ")
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        if scheme != "Bearer" or not presented or not hmac.compare_digest(digest, token_sha256):
             raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
     def named(name: str) -> Deployment:
@@ -80,11 +83,11 @@ def admin_app(deployment: Deployment, token: str, service_url: str) -> FastAPI:
 async def serve(args: argparse.Namespace) -> None:
     deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable,
                             args.ready_deadline_s)
-    token = Path(args.token_file).read_text().strip()
+    token_sha256 = Path(args.token_sha256_file).read_text().strip()
     service_url = f"http://127.0.0.1:{args.service_port}"
     proxy = ServiceProxy(deployment)
     servers = [
-        uvicorn.Server(uvicorn.Config(admin_app(deployment, token, service_url), host="127.0.0.1", port=args.port,
+        uvicorn.Server(uvicorn.Config(admin_app(deployment, token_sha256, service_url), host="127.0.0.1", port=args.port,
                                       log_level="warning", lifespan="off")),
         uvicorn.Server(uvicorn.Config(proxy, host="127.0.0.1", port=args.service_port, log_level="warning",
                                       access_log=False)),
@@ -111,7 +114,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True, help="admin API port")
     parser.add_argument("--service-port", type=int, required=True, help="the deployment's stable endpoint")
     parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--token-file", required=True)
+    parser.add_argument("--token-sha256-file", required=True, help="hex SHA-256 of the admin API's bearer token")
     parser.add_argument("--name", default="lastmile")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--max-surge", type=int, default=1)

@@ -21,8 +21,11 @@ class RolloutFailed(LastmileError):
 
 class LocalDeployer:
     def __init__(self, admin_url: str, token: Secret, registry, bundles_dir: Path, env: dict[str, str],
-                 timeout_s: float):
+                 timeout_s: float, mlflow_credentials: tuple[str, Secret] | None = None):
+        """``env`` goes to every replica (it is kept in the controller's state): never a secret in it.
+        ``mlflow_credentials`` are for this process's own download of a model version."""
         self.admin_url = admin_url.rstrip("/")
+        self._mlflow_credentials = mlflow_credentials
         self._token = token
         self.registry = registry
         self.bundles_dir = bundles_dir
@@ -74,7 +77,7 @@ class LocalDeployer:
             return dest
         self.bundles_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.bundles_dir.parent))
-        path = download_model_version(self.env["MLFLOW_TRACKING_URI"], model, tmp)
+        path = download_model_version(self.env["MLFLOW_TRACKING_URI"], model, tmp, self._mlflow_credentials)
         dest.parent.mkdir(parents=True, exist_ok=True)
         path.rename(dest)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -99,11 +102,17 @@ class LocalDeployer:
         return response.json()
 
 
-def download_model_version(tracking_uri: str, model: ModelVersion, into: Path) -> Path:
+def download_model_version(tracking_uri: str, model: ModelVersion, into: Path,
+                           credentials: tuple[str, Secret] | None = None) -> Path:
     """Download a registered version's files under ``into`` and write the ``version.json`` that the serving
     app's ``LASTMILE_SERVING_MODEL_DIR`` mode reads next to ``MLmodel``; returns that directory."""
     from mlflow.artifacts import download_artifacts
     from mlflow.tracking import MlflowClient
+
+    from adapters.local.mlflow_registry import use_credentials
+
+    if credentials is not None:
+        use_credentials(*credentials)
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     location = client.get_model_version_download_uri(model.name, model.version)
