@@ -16,17 +16,13 @@ medians.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from support import REPO, ServerProcess, free_port, python_env, register_iris
+from support import run_benchmark, REPO, ServerProcess, free_port, python_env, register_iris
 
 MODES = ("registry", "model_dir")
 
@@ -91,23 +87,7 @@ def render(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    args.load_average_at_start = [round(x, 2) for x in os.getloadavg()]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    root = Path(tempfile.mkdtemp(prefix="lastmile-startup-"))
-    try:
-        summary = measure(args, root)
-    except KeyboardInterrupt:
-        print("interrupted; the server is stopped", file=sys.stderr)
-        return 130
-    except (RuntimeError, TimeoutError, OSError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(summary) if args.json else render(summary))
-    return 0
-
+    return run_benchmark(parse_args(argv), "lastmile-startup-", measure, render, lambda message: print(message, file=sys.stderr))
 
 if __name__ == "__main__":
     sys.exit(main())

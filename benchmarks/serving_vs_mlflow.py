@@ -22,17 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from support import REPO, ServerProcess, free_port, python_env, register_iris
+from support import run_benchmark, REPO, ServerProcess, free_port, python_env, register_iris
 
 LOAD_CLIENT = Path(__file__).with_name("http_load.py")
 SERVERS = {"mlflow": "mlflow models serve", "lastmile": "python -m serving"}
@@ -154,26 +151,7 @@ def render(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    args.load_average_at_start = [round(x, 2) for x in os.getloadavg()]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    root = Path(tempfile.mkdtemp(prefix="lastmile-bench-"))
-    try:
-        summary = compare(args, root)
-    except KeyboardInterrupt:
-        say("interrupted; both servers are stopped")
-        return 130
-    except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as exc:
-        say(f"benchmark failed: {exc}")
-        return 1
-    finally:
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(summary) if args.json else render(summary))
-    return 0
-
+    return run_benchmark(parse_args(argv), "lastmile-bench-", compare, render, say)
 
 if __name__ == "__main__":
     sys.exit(main())

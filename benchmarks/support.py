@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +118,30 @@ class ServerProcess:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def run_benchmark(args, prefix: str, measure: Callable[[object, Path], dict], render: Callable[[dict], str],
+                  report: Callable[[str], None]) -> int:
+    """A benchmark's ``main``: ``measure(args, root)`` in a fresh temporary directory (removed unless
+    ``args.keep``), then its table (or JSON with ``args.json``). Exit 130 on Ctrl-C, 1 when it failed."""
+    args.load_average_at_start = [round(x, 2) for x in os.getloadavg()]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        summary = measure(args, root)
+    except KeyboardInterrupt:
+        report("interrupted; the servers are stopped")
+        return 130
+    except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as exc:
+        report(f"benchmark failed: {exc}")
+        return 1
+    finally:
+        if getattr(args, "keep", False):
+            report(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(summary) if args.json else render(summary))
+    return 0
 
 
 def _signal_group(group: int, sig: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import flavors
+from harness.records import Secret
 
 
 def s3_object_store(cfg: flavors.S3Store, h: Any):
@@ -22,11 +23,18 @@ def distribution_registry(cfg: flavors.DistributionRegistry, h: Any):
     return DistributionRegistry(h.endpoint("registry", cfg.endpoint), cfg.username, h.secret(cfg.password))
 
 
+def mlflow_credentials(h: Any) -> tuple[str, Secret] | None:
+    """(username, password secret) for the profile's MLflow, or None for a server without auth."""
+    tracking = h.settings.ports.model_registry
+    if not getattr(tracking, "password", None):
+        return None
+    return tracking.username, h.secret(tracking.password)
+
+
 def mlflow_registry(cfg: flavors.MlflowRegistry, h: Any):
     from adapters.local.mlflow_registry import MlflowModelRegistry
 
-    return MlflowModelRegistry(h.endpoint("mlflow", cfg.tracking_uri), cfg.username,
-                               h.secret(cfg.password) if cfg.password else None)
+    return MlflowModelRegistry(h.endpoint("mlflow", cfg.tracking_uri), *(mlflow_credentials(h) or ()))
 
 
 def file_secret_store(cfg: flavors.FileSecrets, h: Any):
@@ -54,8 +62,7 @@ def local_deployer(cfg: flavors.LocalDeployer, h: Any):
     tracking = h.settings.ports.model_registry
     env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", tracking.tracking_uri), "MLFLOW_DISABLE_TELEMETRY": "true",
            "LASTMILE_PREDICTIONS_DIR": str(h.settings.state_dir / "predictions" / "outbox")}
-    # Replicas load the version from local files; only this process talks to MLflow, with these credentials.
-    credentials = (tracking.username, h.secret(tracking.password)) if getattr(tracking, "password", None) else None
+    # Replicas load the version from local files; only this process talks to MLflow, with credentials.
     return LocalDeployer(h.endpoint("deployer", cfg.endpoint), h.secret(str(DEPLOYER_TOKEN)), h.port("artifact_registry"),
                          h.settings.state_dir / "deployer" / "bundles", env, timeout_s=cfg.ready_deadline_s * 3 + 30,
-                         mlflow_credentials=credentials)
+                         mlflow_credentials=mlflow_credentials(h))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.local.factories import mlflow_credentials
 from harness import flavors
 
 
@@ -22,10 +23,10 @@ def job_environment(h: Any) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": h.endpoint("mlflow", ports.model_registry.tracking_uri),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    tracking = ports.model_registry
-    if getattr(tracking, "password", None):
-        env["MLFLOW_TRACKING_USERNAME"] = tracking.username
-        env["MLFLOW_TRACKING_PASSWORD"] = h.secret(tracking.password).reveal()
+    credentials = mlflow_credentials(h)
+    if credentials is not None:
+        env["MLFLOW_TRACKING_USERNAME"] = credentials[0]
+        env["MLFLOW_TRACKING_PASSWORD"] = credentials[1].reveal()
     store = ports.object_store
     if store.flavor == "s3":
         env["LASTMILE_S3_ENDPOINT"] = h.endpoint("object_store", store.endpoint)

@@ -192,7 +192,6 @@ class DeployerStandIn(StandIn):
         token = self.secrets.ensure(DEPLOYER_TOKEN, 32).reveal()
         # Only the digest leaves the secret store: the controller compares digests (the token is 256 random bits).
         _write_private(self.home / "token.sha256", hashlib.sha256(token.encode()).hexdigest())
-        (self.home / "token").unlink(missing_ok=True)  # written by earlier versions
         if not port_free(self.service_port):
             self.service_port = free_port()
 
