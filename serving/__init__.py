@@ -2,7 +2,8 @@
 
 ``create_app(Settings.from_env())`` builds the app; ``python -m serving --host 127.0.0.1 --port 8080`` runs it.
 It depends on scikit-learn, on MLflow when it reads the registry (not when ``LASTMILE_SERVING_MODEL_DIR`` names
-a downloaded version), never on the harness.
+a downloaded version), on boto3 when it ships prediction samples (``LASTMILE_SERVING_SAMPLES_URI``), never on the
+harness.
 """
 
 from serving.app import create_app

@@ -8,8 +8,13 @@ before that line ends it quietly.
 
 uvicorn uses httptools and uvloop when they are installed (both are faster), its pure-Python defaults otherwise.
 The garbage collector is off from uvicorn's import until the first model load returns: both only allocate objects
-that live as long as the process, and collecting over them costs about a tenth of the start. Exit code 2 when the
-environment is not a valid configuration.
+that live as long as the process, and collecting over them costs about a tenth of the start.
+
+Exit codes: 2 when the environment (or a standby order) is not a valid configuration; 3 (``EXIT_LOAD_FAILED``,
+uvicorn's own code for a failed startup) when the model cannot load and never will: with
+``LASTMILE_SERVING_MODEL_DIR`` set, or in a standby. The reason is then one JSON log line naming the model URI,
+on stdout (on stderr in a standby, whose stdout says ``warm``), so that an orchestrator sees a crash loop rather
+than a replica that stays unready. From the registry, a failed load is retried instead (see :mod:`serving.app`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from collections.abc import Callable
 from importlib.util import find_spec
 
 from serving.settings import Settings, SettingsError
+
+EXIT_BAD_CONFIG = 2
+EXIT_LOAD_FAILED = 3
 
 
 def server_options() -> dict[str, str]:
@@ -42,7 +50,10 @@ def _collecting_after(load: Callable) -> Callable:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0],
+                                     epilog=f"exit codes: {EXIT_BAD_CONFIG} invalid configuration or standby order, "
+                                            f"{EXIT_LOAD_FAILED} the model cannot load (LASTMILE_SERVING_MODEL_DIR "
+                                            "set, or --standby). Variables: see serving/settings.py.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--standby", action="store_true",
@@ -52,14 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"serving: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_CONFIG
 
     gc.disable()
     from serving.model import load_model
 
     loader = _collecting_after(load_model)
     if args.standby:
-        loaded = loader(settings)  # a failure here ends the spare with its traceback in the log
+        try:
+            loaded = loader(settings)
+        except Exception as exc:
+            _log_load_failure(settings, exc)
+            return EXIT_LOAD_FAILED
         print("warm", flush=True)
         order = sys.stdin.readline()
         if not order:
@@ -68,12 +83,22 @@ def main(argv: list[str] | None = None) -> int:
             settings, args.port = _activate(json.loads(order), loaded.uri)
         except (ValueError, KeyError, SettingsError) as exc:
             print(f"serving: bad standby order: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_BAD_CONFIG
 
         def loader(_settings: Settings):
             return loaded
-    _serve(settings, loader, args.host, args.port)
+    _serve(settings, loader, args.host, args.port)  # uvicorn exits with EXIT_LOAD_FAILED when the startup fails
     return 0
+
+
+def _log_load_failure(settings: Settings, exc: Exception) -> None:
+    """The standby's failed load, as the one JSON line the app would log; on stderr, since stdout says ``warm``."""
+    from serving import logs
+    from serving.model import ModelLoadError, load_failure_fields
+
+    logger = logs.configure(settings.log_level, {"replica": settings.replica}, handler=logs.StderrHandler)
+    logger.error("model not loaded", exc_info=None if isinstance(exc, ModelLoadError) else exc,
+                 extra={"fields": load_failure_fields(settings, exc)})
 
 
 def _activate(order: dict, loaded_uri: str) -> tuple[Settings, int]:
@@ -97,7 +122,7 @@ def _activate(order: dict, loaded_uri: str) -> tuple[Settings, int]:
     return settings, port
 
 
-_MODEL_VARIABLES = {"LASTMILE_SERVING_MODEL_URI", "LASTMILE_SERVING_MODEL_DIR"}
+_MODEL_VARIABLES = {"LASTMILE_SERVING_MODEL_URI", "LASTMILE_SERVING_MODEL_DIR", "LASTMILE_SERVING_REFERENCE"}
 
 
 def _serve(settings: Settings, loader: Callable, host: str, port: int) -> None:
@@ -112,7 +137,7 @@ def _serve(settings: Settings, loader: Callable, host: str, port: int) -> None:
     app = create_app(settings, loader=loader)
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False,
                 log_config=uvicorn_log_config(settings.log_level, {"replica": settings.replica}),
-                **options)
+                http=options["http"], loop=options["loop"])
 
 
 if __name__ == "__main__":

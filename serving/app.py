@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.telemetry import TelemetryConfig
 
 from serving import logs
 from serving.coalesce import Coalescer
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import ServingMetrics
-from serving.middleware import RequestMiddleware
-from serving.model import ServedModel, load_model
-from serving.prediction_log import PredictionLog
+from serving.middleware import QuietStartupFailure, RequestMiddleware
+from serving.model import ModelLoadError, ServedModel, load_failure_fields, load_model
+from serving.prediction_log import PredictionSampler, open_sampler
 from serving.protocol import parse_invocations, parse_predict
 from serving.schema import InputError
 from serving.settings import Settings
@@ -33,8 +34,12 @@ JSON = "application/json"
 ROUTES = frozenset({"/health", "/ping", "/ready", "/version", "/metrics", "/invocations", "/predict"})
 Loader = Callable[[Settings], ServedModel]
 logger = logging.getLogger(logs.LOGGER_NAME)
-_NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 """FastAPI's native OpenTelemetry is off: metrics are Prometheus, logs are JSON lines, and its per-request check costs."""
+
+
+async def _not_loaded(_rows: list[list]) -> list:
+    raise RuntimeError("no model is loaded")
 
 
 @dataclass
@@ -43,41 +48,49 @@ class ServingState:
 
     model: ServedModel | None = None
     load_error: str = "the model is not loaded yet"
-    predict: Callable[[list[list]], Awaitable[list]] | None = None
-    predict_with_proba: Callable[[list[list]], Awaitable[list]] | None = None
-    prediction_log: PredictionLog | None = None
+    failed_for_good: bool = False
+    predict: Callable[[list[list]], Awaitable[list]] = _not_loaded
+    predict_with_proba: Callable[[list[list]], Awaitable[list]] = _not_loaded
+    sampler: PredictionSampler | None = None
 
-    def install(self, model: ServedModel, settings: Settings) -> None:
+    def install(self, model: ServedModel, settings: Settings, sampler: PredictionSampler | None) -> None:
+        """Serve ``model``: its prediction calls (merged or direct) and the sampler of its predictions."""
         if settings.coalesce:
             self.predict, self.predict_with_proba = Coalescer(model.predict), Coalescer(model.predict_with_proba)
         else:
             self.predict, self.predict_with_proba = _direct(model.predict), _direct(model.predict_with_proba)
-        if settings.prediction_log is not None:
-            self.prediction_log = PredictionLog(settings.prediction_log, settings.prediction_sample_rate,
-                                                model.schema.names, model.name, model.version)
+        self.sampler = sampler
         self.model = model
 
     def close(self) -> None:
-        if self.prediction_log is not None:
-            self.prediction_log.close()
+        """Close the prediction sinks (bounded) and the model."""
+        if self.sampler is not None:
+            self.sampler.close()
         if self.model is not None:
             self.model.close()
 
 
 def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
-    """The FastAPI app for ``settings``; its lifespan loads the model (``loader`` is replaceable in tests)."""
+    """The FastAPI app for ``settings``; its lifespan loads the model (``loader`` is replaceable in tests).
+
+    From the registry, a failed load is retried every ``load_retry_seconds`` while the app answers 503. From
+    ``settings.model_dir`` it cannot heal: the failure is logged as one JSON line and the lifespan's startup
+    raises it, which makes uvicorn exit with code 3.
+    """
     state = ServingState()
     metrics = ServingMetrics(settings.replica)
 
-    async def load_once() -> bool:
+    async def load_once() -> Exception | None:
         try:
             model = await asyncio.to_thread(loader, settings)
         except Exception as exc:
             state.load_error = f"{type(exc).__name__}: {exc}"
-            logger.error("model not loaded", extra={"fields": {"model_uri": settings.model_uri,
-                                                               "error": state.load_error}})
-            return False
-        state.install(model, settings)
+            logger.error("model not loaded", exc_info=None if isinstance(exc, ModelLoadError) else exc,
+                         extra={"fields": load_failure_fields(settings, exc)})
+            return exc
+        sampler = await asyncio.to_thread(open_sampler, settings, model.schema.names, model.name, model.version,
+                                          metrics)
+        state.install(model, settings, sampler)
         # MLflow, sklearn and pandas leave ~350k long-lived objects; a full collection over them stalls the loop
         # for hundreds of milliseconds (the p99 under load). Freezing keeps them out of every later collection.
         gc.collect()
@@ -88,20 +101,24 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
             "model_uri": settings.model_uri, "pinned_uri": model.uri, "run_id": model.run_id,
             "model_dir": settings.model_dir and str(settings.model_dir), "frame_input": model.frame_input,
             "build_digest": settings.build_digest}})
-        return True
+        return None
 
     async def keep_loading() -> None:
         """After a failed start (registry down, alias not set yet), try again until the model loads."""
         while True:
             await asyncio.sleep(settings.load_retry_seconds)
-            if await load_once():
+            if await load_once() is None:
                 return
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         logs.configure(settings.log_level, {"replica": settings.replica})
         retry = None
-        if not await load_once() and settings.load_retry_seconds > 0:
+        failure = await load_once()
+        if failure is not None and settings.model_dir is not None:
+            state.failed_for_good = True
+            raise failure
+        if failure is not None and settings.load_retry_seconds > 0:
             retry = asyncio.create_task(keep_loading())
         try:
             yield
@@ -110,7 +127,7 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
                 retry.cancel()
                 with suppress(asyncio.CancelledError):
                     await retry
-            state.close()
+            await asyncio.to_thread(state.close)
 
     app = FastAPI(title="lastmile serving", lifespan=lifespan, docs_url=None, redoc_url=None, telemetry=_NO_TELEMETRY)
     app.state.serving = state
@@ -118,6 +135,7 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
     app.state.settings = settings
     _add_routes(app, settings, state, metrics)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, routes=ROUTES)
+    app.add_middleware(QuietStartupFailure, logged=lambda: state.failed_for_good)
     app.add_exception_handler(Exception, _internal_error)
     return app
 
@@ -138,8 +156,8 @@ def _add_routes(app: FastAPI, settings: Settings, state: ServingState, metrics: 
         except InputError as exc:
             return _error(exc.status, exc.error_code, exc.message)
         metrics.count_predictions("/invocations", predictions, bool(model.class_keys))
-        if state.prediction_log is not None:
-            state.prediction_log.record(logs.request_id.get(), "/invocations", rows, predictions)
+        if state.sampler is not None:
+            state.sampler.record(logs.request_id.get(), "/invocations", rows, predictions)
         return Response(json.dumps({"predictions": predictions}), media_type=JSON)
 
     @app.post("/predict")
@@ -155,8 +173,8 @@ def _add_routes(app: FastAPI, settings: Settings, state: ServingState, metrics: 
         predictions = [prediction for prediction, _ in outputs]
         probabilities = [proba for _, proba in outputs] if model.has_proba else None
         metrics.count_predictions("/predict", predictions, bool(model.class_keys))
-        if state.prediction_log is not None:
-            state.prediction_log.record(logs.request_id.get(), "/predict", rows, predictions, probabilities)
+        if state.sampler is not None:
+            state.sampler.record(logs.request_id.get(), "/predict", rows, predictions, probabilities)
         return _json({"predictions": predictions, "probabilities": probabilities, "model_version": model.version})
 
     @app.get("/health")

@@ -12,7 +12,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class ServingMetrics:
-    """Requests by route and status, their latency, predictions by class, and which model is served."""
+    """Requests by route and status, their latency, predictions by class, which model is served, and how many
+    sampled prediction lines were shipped to object storage or dropped."""
 
     def __init__(self, replica: str):
         self.registry = CollectorRegistry()
@@ -29,6 +30,10 @@ class ServingMetrics:
                                 registry=self.registry)
         self.ready = Gauge("lastmile_serving_ready", "1 when the model is loaded and answers, else 0",
                            registry=self.registry)
+        self.samples_shipped = Counter("lastmile_serving_samples_shipped_total", "Sampled prediction lines uploaded to "
+                                       "object storage", registry=self.registry)
+        self.samples_dropped = Counter("lastmile_serving_samples_dropped_total", "Sampled prediction lines given up "
+                                       "(buffer full, or left at shutdown)", registry=self.registry)
         self._children: dict[tuple, tuple] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -1,4 +1,5 @@
-"""One pure ASGI middleware for what every request needs: a request id, a body size limit, metrics, an access log.
+"""Pure ASGI middleware: what every request needs (a request id, a body size limit, metrics, an access log), and a
+quiet startup failure.
 
 Pure ASGI (not Starlette's ``BaseHTTPMiddleware``) so that it adds microseconds, not a task per request.
 """
@@ -10,6 +11,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from serving.logs import LOGGER_NAME, request_id
 from serving.metrics import ServingMetrics
@@ -122,3 +124,27 @@ async def _too_large(send, limit: int) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": payload})
+
+
+class QuietStartupFailure:
+    """Drops the traceback Starlette hands uvicorn when the lifespan fails to start, once the failure is logged.
+
+    uvicorn logs that text as it is: a traceback of framework frames after the one JSON line that already names
+    the model and the reason. A failure nobody has logged (``logged()`` is false) keeps its traceback.
+    """
+
+    def __init__(self, app, logged: Callable[[], bool]):
+        self.app = app
+        self.logged = logged
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_quietly(message):
+            if message["type"] == "lifespan.startup.failed" and self.logged():
+                message = {**message, "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, send_quietly)

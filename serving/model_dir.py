@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from serving.model import ModelLoadError, ServedModel, choose_input_form, input_schema, probe_rows
 from serving.schema import Schema
+from serving.served import ModelLoadError, ServedModel, choose_input_form, input_schema, probe_rows
 from serving.settings import Settings
 
 VERSION_FILE = "version.json"
@@ -33,6 +33,8 @@ SERIALIZATION_FORMATS = ("skops", "pickle", "cloudpickle")
 
 def load_model_dir(settings: Settings) -> ServedModel:
     """The version in ``settings.model_dir``; raise :class:`ModelLoadError` saying what is missing or wrong."""
+    if settings.model_dir is None:
+        raise ModelLoadError("LASTMILE_SERVING_MODEL_DIR is not set")
     directory = Path(settings.model_dir)
     uri = settings.model_uri
     record = read_version_record(directory, settings)
@@ -165,7 +167,8 @@ def _example_records(directory: Path, mlmodel: dict) -> list | None:
         return example
     if type(example) is dict and type(example.get("columns")) is list and type(example.get("data")) is list:
         columns = example["columns"]
-        return [dict(zip(columns, row)) for row in example["data"] if type(row) is list and len(row) == len(columns)]
+        return [dict(zip(columns, row, strict=True)) for row in example["data"]
+                if type(row) is list and len(row) == len(columns)]
     return None
 
 

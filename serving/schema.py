@@ -81,9 +81,10 @@ class Schema:
         if type(record) is not dict:
             raise InputError(f"{where} must be an object of column: value, got {_type_name(record)}")
         try:
-            row = [convert(record[name]) for name, convert in zip(self.names, converters)]
+            row = [convert(record[name]) for name, convert in zip(self.names, converters, strict=False)]
         except Exception:
-            row = [self._convert(record, name, convert, where) for name, convert in zip(self.names, converters)]
+            row = [self._convert(record, name, convert, where)
+                   for name, convert in zip(self.names, converters, strict=False)]
         if reject_unknown:
             self.check_known(record, where)
         return row
@@ -92,7 +93,7 @@ class Schema:
                         where: str) -> list:
         """The values of one positional row (CSV, ``dataframe_split``); ``positions[i]`` locates column i."""
         row = []
-        for column, position, convert in zip(self.columns, positions, converters):
+        for column, position, convert in zip(self.columns, positions, converters, strict=False):
             value = None if position is None else values[position]
             try:
                 row.append(convert(value))

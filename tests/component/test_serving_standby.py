@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.supervisor import free_port
+from harness.infra.supervisor import free_port
 from serving.__main__ import _activate
-from tests.unit.serving_fixtures import RegisteredModel
+from tests.component.serving_fixtures import RegisteredModel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,17 +101,11 @@ def test_an_order_that_is_not_json_ends_the_standby_with_exit_2(registered, tmp_
 @pytest.mark.parametrize("order, named", [
     ({"log": "x"}, "'port'"),
     ({"port": 1, "env": {"LASTMILE_SERVING_MODEL_DIR": "/elsewhere"}}, "the model is loaded"),
+    ({"port": 1, "env": {"LASTMILE_SERVING_REFERENCE": '{"rows": [{"x": 1}], "predictions": [0]}'}},
+     "LASTMILE_SERVING_REFERENCE"),
     ({"port": 1, "env": {"PATH": "/bin"}}, "may set LASTMILE_SERVING_"),
     ({"port": 1, "env": {"LASTMILE_SERVING_REPLICA": 3}}, "strings"),
 ])
 def test_an_order_may_not_change_the_loaded_model_or_the_rest_of_the_environment(order, named):
     with pytest.raises((KeyError, ValueError), match=named):
         _activate(order, "models:/m/1")
-
-
-def test_a_standby_that_cannot_load_its_model_fails_before_saying_warm(registered, tmp_path):
-    log = tmp_path / "standby.log"
-    proc = _standby(registered, log, LASTMILE_SERVING_MODEL_DIR=str(tmp_path / "missing"))
-    assert proc.stdout.read() == b""
-    assert proc.wait(timeout=30) != 0
-    assert "missing" in log.read_text()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving import Settings, create_app
-from tests.unit.serving_fixtures import ALIAS, RegisteredModel
+from tests.component.serving_fixtures import ALIAS, RegisteredModel
 
 JSON = {"content-type": "application/json"}
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")

@@ -15,8 +15,9 @@ import yaml
 from fastapi.testclient import TestClient
 
 from serving import Settings, create_app
-from serving.model import ModelLoadError, load_model
-from tests.unit.serving_fixtures import RegisteredModel
+from serving.model import load_model
+from serving.served import ModelLoadError
+from tests.component.serving_fixtures import RegisteredModel
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
@@ -75,13 +76,15 @@ def test_a_missing_file_is_named(registered, model_dir, missing):
         load_model(pinned(registered, model_dir=model_dir))
 
 
-def test_a_broken_model_dir_leaves_the_app_alive_but_not_ready(registered, model_dir):
+def test_a_broken_model_dir_fails_the_start_after_one_json_line(registered, model_dir, capsys):
     (model_dir / "version.json").write_text("{not json")
-    with TestClient(create_app(pinned(registered, model_dir=model_dir))) as client:
-        assert client.get("/health").status_code == 200
-        ready = client.get("/ready")
-    assert ready.status_code == 503
-    assert "version.json is not readable JSON" in ready.json()["message"]
+    settings = pinned(registered, model_dir=model_dir, load_retry_seconds=5)
+    with pytest.raises(ModelLoadError, match=r"version\.json is not readable JSON"), TestClient(create_app(settings)):
+        pass
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [("error", "model not loaded")]
+    assert lines[0]["model_uri"] == settings.model_uri and "version.json" in lines[0]["error"]
+    assert "exception" not in lines[0], "a load failure the user can fix is one line, not a traceback"
 
 
 def _edit_flavor(model_dir: Path, **changes) -> None:

@@ -1,6 +1,6 @@
 """A tiny registered model for the serving tests, built in a child process so this one keeps no MLflow state.
 
-``python -m tests.unit.serving_fixtures ROOT`` trains iris (StandardScaler + DecisionTreeClassifier, depth 3),
+``python -m tests.component.serving_fixtures ROOT`` trains iris (StandardScaler + DecisionTreeClassifier, depth 3),
 logs it to ``sqlite:///ROOT/mlflow.db`` as version 1 of ``iris``, registers the same artifacts again as version 2,
 points the ``champion`` alias at version 1, downloads version 1 to ``ROOT/downloaded`` with the ``version.json`` a
 deployer writes next to it, and writes ``ROOT/model.json``: the versions, the run id, that directory, the feature
@@ -34,7 +34,17 @@ class RegisteredModel:
     probabilities: list[list[float]]
 
     def records(self) -> list[dict]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+_REGISTERED: list[RegisteredModel] = []
+
+
+def registered_once(tmp_path_factory) -> RegisteredModel:
+    """The model registered once per test session, whichever tier (unit, component) asks first."""
+    if not _REGISTERED:
+        _REGISTERED.append(register(tmp_path_factory.mktemp("mlflow")))
+    return _REGISTERED[0]
 
 
 def register(root: Path) -> RegisteredModel:
@@ -42,7 +52,7 @@ def register(root: Path) -> RegisteredModel:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                        os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "tests.unit.serving_fixtures", str(root)], cwd=root, env=env,
+    done = subprocess.run([sys.executable, "-m", "tests.component.serving_fixtures", str(root)], cwd=root, env=env,
                           capture_output=True, text=True, timeout=240)
     if done.returncode != 0:
         raise RuntimeError(f"registering the test model failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -88,7 +98,7 @@ def _download(client, version: str, destination: Path) -> Path:
     import mlflow
 
     from adapters.local.deployer.client import download_model_version
-    from harness.records import ModelVersion
+    from harness.domain.records import ModelVersion
 
     record = client.get_model_version(MODEL_NAME, version)
     model = ModelVersion(record.name, str(record.version), record.run_id, record.source, dict(record.tags or {}))
