@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.loadgen import Connections, ProtocolError  # noqa: E402  the same HTTP/1.1 client as the load tests
+from harness.load.openloop import Connections, ProtocolError
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 RECONNECTS_PER_CONNECTION = 20
@@ -54,8 +54,7 @@ async def drive(pool: Connections, request: bytes, tally: Tally | None, count: i
         started = time.perf_counter()
         try:
             status = await asyncio.wait_for(pool.post(request), REQUEST_TIMEOUT_SECONDS)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError,
-                ProtocolError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ProtocolError):
             broken += 1
             if tally:
                 tally.errors += 1

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from support import ServerProcess, free_port
 
 PASSWORD = "benchmark-only-password-0123"  # a throwaway server in a temporary directory
@@ -75,12 +74,11 @@ def main() -> int:
     medians: dict[bool, list[float]] = {False: [], True: []}
     for round_number in range(1, args.rounds + 1):
         for auth in (False, True):
-            with tempfile.TemporaryDirectory(prefix="lastmile-auth-bench-") as tmp:
-                with server(Path(tmp), auth) as mlflow:
-                    mlflow.wait_until_answering(None, timeout=120)
-                    base = mlflow.url.rsplit("/health", 1)[0]
-                    calls(base, auth, args.calls)  # warm-up: imports, first PBKDF2 check, SQLite pages
-                    median_ms = statistics.median(calls(base, auth, args.calls)) * 1000
+            with tempfile.TemporaryDirectory(prefix="lastmile-auth-bench-") as tmp, server(Path(tmp), auth) as mlflow:
+                mlflow.wait_until_answering(None, timeout=120)
+                base = mlflow.url.rsplit("/health", 1)[0]
+                calls(base, auth, args.calls)  # warm-up: imports, first PBKDF2 check, SQLite pages
+                median_ms = statistics.median(calls(base, auth, args.calls)) * 1000
             medians[auth].append(median_ms)
             print(f"round {round_number}/{args.rounds} {'basic-auth' if auth else 'no auth   '} "
                   f"median {median_ms:.2f} ms per call", flush=True)

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from support import run_benchmark, REPO, ServerProcess, free_port, python_env, register_iris
+from support import REPO, ServerProcess, free_port, python_env, register_iris, run_benchmark
 
 MODES = ("registry", "model_dir")
 

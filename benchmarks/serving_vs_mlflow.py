@@ -29,7 +29,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from support import run_benchmark, REPO, ServerProcess, free_port, python_env, register_iris
+from support import REPO, ServerProcess, free_port, python_env, register_iris, run_benchmark
 
 LOAD_CLIENT = Path(__file__).with_name("http_load.py")
 SERVERS = {"mlflow": "mlflow models serve", "lastmile": "python -m serving"}
@@ -120,7 +120,7 @@ def summarize(runs: dict[str, list[dict]], startup: dict[str, float], args: argp
     throughput_ratio = ours["rps"] / theirs["rps"] if theirs["rps"] else float("inf")
     p99_ratio = ours["p99_ms"] / theirs["p99_ms"] if theirs["p99_ms"] else float("inf")
     met = throughput_ratio >= TARGET_RATIO and p99_ratio <= 1.0 and ours["errors"] == 0
-    per_round = [round(a["rps"] / b["rps"], 2) if b["rps"] else None for a, b in zip(runs["lastmile"], runs["mlflow"])]
+    per_round = [round(a["rps"] / b["rps"], 2) if b["rps"] else None for a, b in zip(runs["lastmile"], runs["mlflow"], strict=True)]
     return {"servers": medians, "throughput_ratio": round(throughput_ratio, 2), "p99_ratio": round(p99_ratio, 3),
             "throughput_ratio_per_round": per_round,
             "target_met": met, "rounds": args.rounds, "concurrency": args.concurrency, "requests": args.requests,
@@ -142,7 +142,7 @@ def render(summary: dict) -> str:
              f"{summary['requests']} single-row requests per run, {summary['cpus']} CPUs, 1-min load average "
              f"{summary['load_average_at_start'][0]} at start, {summary['load_average_at_end'][0]} at end"]
     lines += ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
-                        enumerate(zip(row, widths))) for row in rows]
+                        enumerate(zip(row, widths, strict=True))) for row in rows]
     lines.append("throughput ratio round by round: " + ", ".join(
         f"{ratio:.2f}x" if ratio is not None else "n/a" for ratio in summary["throughput_ratio_per_round"]))
     verdict = "MET" if summary["target_met"] else "NOT MET"

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,13 +23,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_NAME = "iris"
+sys.path.insert(0, str(REPO))
+from harness.infra.processes import free_port, stop_group  # noqa: E402  the one process-group helper
 
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["free_port"]
 
 
 def python_env(root: Path) -> dict[str, str]:
@@ -96,13 +92,7 @@ class ServerProcess:
         if self.process is None or self.stopped:
             return
         self.stopped = True
-        group = self.process.pid
-        _signal_group(group, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(group, self.process):
-            time.sleep(0.05)
-        if _group_alive(group, self.process):
-            _signal_group(group, signal.SIGKILL)
+        stop_group(self.process.pid, grace, reap=self.process.poll)
         self.process.wait(5)
 
     def cpu_seconds(self) -> float | None:
@@ -144,23 +134,6 @@ def run_benchmark(args, prefix: str, measure: Callable[[object, Path], dict], re
     return 0
 
 
-def _signal_group(group: int, sig: int) -> None:
-    try:
-        os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(group: int, leader: subprocess.Popen) -> bool:
-    """Whether any process of the group runs; the leader is reaped first, or its zombie would count."""
-    leader.poll()
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _register(root: Path, download: Path | None) -> dict:
     import mlflow
     import sklearn
@@ -187,7 +160,7 @@ def _register(root: Path, download: Path | None) -> dict:
     if download is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from adapters.local.deployer.client import download_model_version  # what the deployer does
-        from harness.records import ModelVersion
+        from harness.domain.records import ModelVersion
 
         record = MlflowClient().get_model_version(MODEL_NAME, version)
         model = ModelVersion(record.name, str(record.version), record.run_id, record.source, dict(record.tags or {}))

@@ -4,6 +4,6 @@ Nothing in this package imports an adapter, the serving app or the training job;
 ``tests/unit/test_boundaries.py``.
 """
 
-from harness.errors import LastmileError, UserError
+from harness.domain.errors import LastmileError, UserError
 
 __all__ = ["LastmileError", "UserError"]

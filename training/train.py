@@ -34,6 +34,7 @@ TARGET = "target"
 SPLIT = {"test_size": 0.25, "random_state": 42, "stratify": TARGET}
 EXIT_BAD_INPUT = 2
 EXIT_HASH_MISMATCH = 3
+REFERENCE_ROWS = 3
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 """Types skops must be told to trust when MLflow saves the pipeline (the fitted tree's internals)."""
 RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
@@ -170,6 +171,15 @@ def score_champion(model_name: str, alias: str, x_test, y_test) -> dict | None:
     return {"version": str(champion.version), "run_id": champion.run_id, "metrics": evaluate(model, x_test, y_test)}
 
 
+def reference(model, frame, count: int = REFERENCE_ROWS) -> dict:
+    """Rows spread over the dataset (first, middle, last...) and this model's predictions for them: every
+    replica of this version must reproduce them before it serves (the version tag ``lastmile.reference``)."""
+    features = frame.drop(columns=[TARGET])
+    picks = features.iloc[[i * (len(features) - 1) // max(1, count - 1) for i in range(count)]]
+    rows = [{k: float(v) for k, v in row.items()} for row in picks.to_dict(orient="records")]
+    return {"rows": rows, "predictions": [p.item() if hasattr(p, "item") else p for p in model.predict(picks)]}
+
+
 def pip_requirements() -> list[str]:
     """What serving needs to load the model: the versions this job actually ran with."""
     return [f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES]
@@ -217,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"trained on {len(x_train)} rows; held-out {len(x_test)} rows: " +
         ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     tags = {"lastmile.git_commit": args.git_commit, "lastmile.build_digest": args.build_digest,
-            "lastmile.dataset_uri": args.data_uri, "lastmile.dataset_sha256": digest}
+            "lastmile.dataset_uri": args.data_uri, "lastmile.dataset_sha256": digest,
+            "lastmile.reference": json.dumps(reference(model, frame), sort_keys=True)}
     champion = score_champion(args.model_name, args.champion_alias, x_test, y_test) if args.champion_alias else None
     result = {**log_and_register(args, model, x_train, x_test, metrics, tags), "champion": champion}
     if args.result_uri:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.bundle import build_bundle
-from harness.records import BuildRef
+from harness.domain.records import BuildRef
+from harness.infra.bundle import build_bundle
 
 
 class BundleImageBuilder:
-    """Builds ``<context>`` into ``<repository_prefix>/<name>`` of any :class:`~harness.ports.ArtifactRegistry`."""
+    """Builds ``<context>`` into ``<repository_prefix>/<name>`` of any :class:`~harness.domain.ports.ArtifactRegistry`."""
 
     def __init__(self, registry, repository_prefix: str = "lastmile"):
         self.registry = registry

@@ -5,20 +5,18 @@ Works with the CNCF Distribution registry (the OCIR stand-in) and, with https, w
 
 from __future__ import annotations
 
-import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlparse
 
 import httpx
 import oras.client
 import oras.container
 
-from harness.errors import AuthError, IntegrityError, NotFound, UnreachableError, UserError
-from harness.records import ArtifactRef, Secret, oci_digest
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+from harness.domain.errors import AuthError, IntegrityError, NotFound, UnreachableError, UserError
+from harness.domain.media import OCI_MANIFEST, canonical_json
+from harness.domain.records import ArtifactRef, Secret, oci_digest
 
 
 class DistributionRegistry:
@@ -65,7 +63,7 @@ class DistributionRegistry:
         return data
 
     def push_manifest(self, repository: str, manifest: Mapping, tag: str | None = None) -> ArtifactRef:
-        body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        body = canonical_json(manifest)
         digest = oci_digest(body)
         for reference in ([digest] + ([tag] if tag else [])):
             url = f"{self.endpoint}/v2/{repository}/manifests/{reference}"

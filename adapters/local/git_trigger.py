@@ -6,19 +6,16 @@ Runs the ``git`` CLI, which must be on PATH.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from harness.errors import UserError
-from harness.records import ChangeSet
-
-# Variables git sets for hooks: they would point git at another repository or index than repo_root's.
-_REPO_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX")
+from harness.domain.errors import UserError
+from harness.domain.records import ChangeSet
+from harness.infra.git import git
 
 
 class GitSourceTrigger:
-    """The :class:`~harness.ports.SourceTrigger` over the git repository that contains ``repo_root``.
+    """The :class:`~harness.domain.ports.SourceTrigger` over the git repository that contains ``repo_root``.
 
     Paths in a :class:`ChangeSet` are relative to the repository's top level, with ``/`` separators.
     """
@@ -77,15 +74,7 @@ class GitSourceTrigger:
             raise UserError(f"{self.repo_root} is not inside a git repository", hint="run `git init` and commit")
 
     def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-        try:
-            out = subprocess.run(["git", "-C", str(self.repo_root), *args], capture_output=True, text=True,
-                                 encoding="utf-8", errors="surrogateescape", env=env)
-        except FileNotFoundError:
-            raise UserError("git is not installed or not on PATH", hint="install git") from None
-        if check and out.returncode != 0:
-            raise RuntimeError(f"git {' '.join(args)} failed in {self.repo_root}: {out.stderr.strip()}")
-        return out
+        return git(self.repo_root, *args, check=check)
 
 
 def _split(nul_separated: str) -> tuple[str, ...]:

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import psutil
 
-from harness.bundle import extract_bundle, fetch_bundle
-from harness.errors import LastmileError, NotFound, UserError
-from harness.records import JobRun, JobSpec, JobState
+from harness.domain.errors import LastmileError, NotFound, UserError
+from harness.domain.records import JobRun, JobSpec, JobState
+from harness.infra.bundle import extract_bundle, fetch_bundle
+from harness.infra.processes import same_process, stop_group
 
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 """The only variables the job inherits from the harness's own environment."""
@@ -160,7 +161,7 @@ class SubprocessJobRunner:
         if proc is not None:
             return proc.returncode, f"ended by signal {-proc.returncode}" if proc.returncode < 0 else \
                 f"exited with code {proc.returncode}"
-        if _alive(record["pid"], record["created"]):
+        if same_process(record["pid"], record["created"], tolerance=1.0):
             return None
         return None, "the job process ended without leaving an exit code"
 
@@ -169,16 +170,7 @@ class SubprocessJobRunner:
         pid, proc = record.get("pid"), self._procs.get(record["run_id"])
         if pid is None:
             return
-        # A process group id is not reused while any member lives, so a running group is still ours.
-        if _group_running(pid):
-            _signal_group(pid, signal.SIGTERM)
-            until = time.monotonic() + self.grace_s
-            while time.monotonic() < until and _group_running(pid):
-                if proc is not None:
-                    proc.poll()
-                time.sleep(0.05)
-            if _group_running(pid):
-                _signal_group(pid, signal.SIGKILL)
+        stop_group(pid, self.grace_s, reap=proc.poll if proc is not None else None)
         if proc is not None:
             proc.wait(timeout=self.grace_s)
 
@@ -219,30 +211,3 @@ def _create_time(pid: int) -> float | None:
         return psutil.Process(pid).create_time()
     except psutil.Error:
         return None
-
-
-def _alive(pid: int, created: float | None) -> bool:
-    """Whether ``pid`` is still the process we started (not a zombie, not a later process reusing the id)."""
-    try:
-        process = psutil.Process(pid)
-        same = created is not None and abs(process.create_time() - created) < 1.0
-        return same and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _group_running(pgid: int) -> bool:
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return False
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

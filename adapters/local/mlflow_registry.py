@@ -1,18 +1,17 @@
-"""ModelRegistry over an MLflow tracking server (the stand-in locally, MLflow on OKE or a VM on OCI)."""
+"""ModelRegistry over an MLflow tracking server (the stand-in locally, MLflow on OKE or a VM on OCI).
+
+Training registers versions through MLflow's own client; this adapter reads versions and moves aliases."""
 
 from __future__ import annotations
 
 import os
-import time
-from typing import Any, Mapping, Sequence
 
 import httpx
-from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from harness.errors import AuthError, NotFound, UnreachableError
-from harness.records import ModelVersion, Secret, TrackedRun
+from harness.domain.errors import AuthError, NotFound, UnreachableError, UserError
+from harness.domain.records import ModelVersion, Secret
 
 
 def use_credentials(username: str, password: Secret | None) -> None:
@@ -35,39 +34,6 @@ class MlflowModelRegistry:
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self._checked = False
 
-    def start_run(self, experiment: str, tags: Mapping[str, str] | None = None) -> TrackedRun:
-        self._ping()
-        found = self._client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else self._client.create_experiment(experiment)
-        run = self._client.create_run(experiment_id, tags=dict(tags or {}))
-        return _tracked(run)
-
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
-        self._ping()
-        self._client.log_batch(run_id, metrics=[Metric(k, float(v), _now(), 0) for k, v in metrics.items()])
-
-    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
-        self._ping()
-        self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-
-    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self._ping()
-        self._client.set_terminated(run_id, status)
-
-    def get_run(self, run_id: str) -> TrackedRun:
-        self._ping()
-        with _missing(f"MLflow run {run_id}"):
-            return _tracked(self._client.get_run(run_id))
-
-    def register(self, name: str, source: str, run_id: str | None = None) -> ModelVersion:
-        self._ping()
-        try:
-            self._client.create_registered_model(name)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        return _version(self._client.create_model_version(name, source, run_id=run_id))
-
     def get_version(self, name: str, version: str) -> ModelVersion:
         self._ping()
         with _missing(f"model {name} version {version}"):
@@ -85,7 +51,12 @@ class MlflowModelRegistry:
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self._ping()
         with _missing(f"model {name} version {version}"):
-            self._client.set_registered_model_alias(name, alias, version)
+            try:
+                self._client.set_registered_model_alias(name, alias, version)
+            except MlflowException as exc:
+                if exc.error_code == "INVALID_PARAMETER_VALUE":
+                    raise UserError(f"alias {alias!r} of model {name}: {exc.message}") from None
+                raise
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._ping()
@@ -96,19 +67,6 @@ class MlflowModelRegistry:
         self._ping()
         with _missing(f"model {name} version {version}"):
             self._client.set_model_version_tag(name, version, key, value)
-
-    def predict(self, name: str, version: str, rows: Sequence[Mapping[str, Any]]) -> list:
-        """Load the version through MLflow's pyfunc flavor, as any MLflow client would, and predict."""
-        import mlflow.pyfunc
-        import pandas as pd
-
-        self._ping()
-        with _missing(f"model {name} version {version}"):
-            self._client.get_model_version(name, version)
-        mlflow.set_tracking_uri(self.tracking_uri)
-        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-        predictions = model.predict(pd.DataFrame(list(rows)))
-        return [p.item() if hasattr(p, "item") else p for p in predictions]
 
     def _ping(self) -> None:
         """Fail in seconds, naming the endpoint; MLflow's own client retries a dead server for minutes."""
@@ -142,23 +100,9 @@ class _missing:
         return False
 
 
-def _tracked(run) -> TrackedRun:
-    return TrackedRun(
-        run_id=run.info.run_id,
-        experiment_id=run.info.experiment_id,
-        status=run.info.status,
-        params=dict(run.data.params),
-        metrics=dict(run.data.metrics),
-        tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
-    )
-
-
 def _version(mv) -> ModelVersion:
     return ModelVersion(
         name=mv.name, version=str(mv.version), run_id=mv.run_id, source=mv.source,
         tags=dict(mv.tags or {}), aliases=tuple(getattr(mv, "aliases", ()) or ()),
     )
 
-
-def _now() -> int:
-    return int(time.time() * 1000)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
-from harness.errors import IntegrityError, NotFound, UnreachableError
-from harness.records import ObjectRef, Secret, sha256_hex
+from harness.domain.errors import IntegrityError, NotFound, UnreachableError
+from harness.domain.records import ObjectRef, Secret, sha256_hex
 
 _MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 

@@ -7,8 +7,8 @@ import os
 import secrets as _random
 from pathlib import Path
 
-from harness.errors import NotFound, UserError
-from harness.records import Secret, SecretRef
+from harness.domain.errors import NotFound, UserError
+from harness.domain.records import Secret, SecretRef
 
 
 class FileSecretStore:
@@ -58,7 +58,3 @@ class FileSecretStore:
         if ref.scheme != "secret":
             raise UserError(f"secret {ref}: the local secret store takes secret:NAME or env:VAR references")
 
-
-def parse_ref(text: str) -> SecretRef:
-    scheme, _, name = text.partition(":")
-    return SecretRef(scheme, name)

@@ -13,15 +13,16 @@ import bcrypt
 import httpx
 import yaml
 
-from adapters.local.secrets import FileSecretStore, parse_ref
-from harness.config import Settings
-from harness.standin import Endpoints, StandIn, http_status
-from harness.supervisor import free_port, port_free
+from harness.config.settings import Settings
+from harness.domain.ports import SecretStore
+from harness.domain.records import SecretRef
+from harness.infra.processes import free_port, port_free
+from harness.infra.standin import Endpoints, StandIn, http_status
 
-DEPLOYER_TOKEN = parse_ref("secret:deployer-token")
-MLFLOW_FLASK_KEY = parse_ref("secret:mlflow-flask-key")  # signs the auth app's CSRF tokens
-ACCESS_KEY = parse_ref("secret:s3-access-key-id")
-SECRET_KEY = parse_ref("secret:s3-secret-access-key")
+DEPLOYER_TOKEN = SecretRef.parse("secret:deployer-token")
+MLFLOW_FLASK_KEY = SecretRef.parse("secret:mlflow-flask-key")  # signs the auth app's CSRF tokens
+ACCESS_KEY = SecretRef.parse("secret:s3-access-key-id")
+SECRET_KEY = SecretRef.parse("secret:s3-secret-access-key")
 
 
 class ObjectStoreStandIn(StandIn):
@@ -29,7 +30,7 @@ class ObjectStoreStandIn(StandIn):
 
     name = "object_store"
 
-    def __init__(self, port: int, state_dir: Path, server: str, buckets: list[str], secrets: FileSecretStore):
+    def __init__(self, port: int, state_dir: Path, server: str, buckets: list[str], secrets: SecretStore):
         super().__init__(port, state_dir)
         self.server = ("minio" if shutil.which("minio") else "moto") if server == "auto" else server
         self.binary = "minio" if self.server == "minio" else None
@@ -83,10 +84,10 @@ class RegistryStandIn(StandIn):
     binary = "docker-registry"
     install_hint = "install it with: apt-get install docker-registry"
 
-    def __init__(self, port: int, state_dir: Path, username: str, password_ref: str, secrets: FileSecretStore):
+    def __init__(self, port: int, state_dir: Path, username: str, password_ref: str, secrets: SecretStore):
         super().__init__(port, state_dir)
         self.username = username
-        self.password_ref = parse_ref(password_ref)
+        self.password_ref = SecretRef.parse(password_ref)
         self.secrets = secrets
 
     def prepare(self, port: int) -> None:
@@ -123,13 +124,13 @@ class MlflowStandIn(StandIn):
     start_timeout_s = 60.0
 
     def __init__(self, port: int, state_dir: Path, artifacts_bucket: str, database_ref: str | None,
-                 secrets: FileSecretStore, username: str = "lastmile", password_ref: str = "secret:mlflow-password"):
+                 secrets: SecretStore, username: str = "lastmile", password_ref: str = "secret:mlflow-password"):
         super().__init__(port, state_dir)
         self.artifacts_bucket = artifacts_bucket
-        self.database_ref = parse_ref(database_ref) if database_ref else None
+        self.database_ref = SecretRef.parse(database_ref) if database_ref else None
         self.secrets = secrets
         self.username = username
-        self.password_ref = parse_ref(password_ref)
+        self.password_ref = SecretRef.parse(password_ref)
 
     @property
     def auth_config(self) -> Path:
@@ -138,6 +139,10 @@ class MlflowStandIn(StandIn):
     def prepare(self, port: int) -> None:
         self.secrets.ensure(self.password_ref)
         self.secrets.ensure(MLFLOW_FLASK_KEY, 32)
+        # MLflow's auth database holds the users' password hashes: private like every other credential file.
+        for database in (self.home / "basic_auth.db", self.home / "mlflow.db"):
+            database.touch(mode=0o600, exist_ok=True)
+            database.chmod(0o600)
         # No secret in this file: the admin password reaches MLflow through its environment.
         _write_private(self.auth_config, "\n".join([
             "[mlflow]",
@@ -177,11 +182,14 @@ class MlflowStandIn(StandIn):
 
 
 class DeployerStandIn(StandIn):
-    """The OKE stand-in: a deployment controller (admin API on ``port``) and the Service it fronts."""
+    """The OKE stand-in: a deployment controller (admin API on ``port``) and the Service it fronts.
+
+    Replicas inherit its environment, which carries the object store's credentials (as a Kubernetes Secret
+    would), so that they ship their prediction samples; the revision's own environment holds no secret."""
 
     name = "deployer"
 
-    def __init__(self, port: int, state_dir: Path, service_port: int, deployment: str, cfg, secrets: FileSecretStore):
+    def __init__(self, port: int, state_dir: Path, service_port: int, deployment: str, cfg, secrets: SecretStore):
         super().__init__(port, state_dir)
         self.service_port = service_port
         self.deployment = deployment
@@ -200,15 +208,19 @@ class DeployerStandIn(StandIn):
         return [sys.executable, "-m", "adapters.local.deployer", "--port", str(port),
                 "--service-port", str(self.service_port), "--state-dir", str(self.home),
                 "--token-sha256-file", str(self.home / "token.sha256"), "--name", self.deployment,
-                "--replicas", str(getattr(cfg, "replicas", 2)), "--max-surge", str(getattr(cfg, "max_surge", 1)),
-                "--max-unavailable", str(getattr(cfg, "max_unavailable", 0)),
-                "--ready-deadline-s", str(getattr(cfg, "ready_deadline_s", 60.0))]
+                "--replicas", str(cfg.replicas), "--max-surge", str(cfg.max_surge),
+                "--max-unavailable", str(cfg.max_unavailable)]
+
+    def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.secrets.resolve(ACCESS_KEY).reveal(),
+                "AWS_SECRET_ACCESS_KEY": self.secrets.resolve(SECRET_KEY).reveal(),
+                "AWS_DEFAULT_REGION": "us-east-1"}
 
     def is_ready(self, url: str) -> bool:
         return http_status(url + "/healthz") == 200
 
 
-def standins(settings: Settings, secrets: FileSecretStore) -> list[StandIn]:
+def standins(settings: Settings, secrets: SecretStore) -> list[StandIn]:
     """The stand-ins of a ``processes`` profile, in start order."""
     cfg, state = settings.standins, settings.state_dir
     registry, tracking = settings.ports.artifact_registry, settings.ports.model_registry

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.supervisor import free_port
+from harness.infra.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from harness.config import load_settings
-from harness.supervisor import free_port
-from harness.wiring import Harness, build
+from harness.bootstrap import Harness, build
+from harness.config.settings import load_settings
+from harness.infra.processes import free_port
+from tests.support import git
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,14 +39,6 @@ def stack(tmp_path_factory) -> Harness:
     h.supervisor.down()
 
 
-def git(repo: Path, *args: str) -> str:
-    """git in a test repository, blind to the user's global and system config."""
-    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
-
-
 def make_project(repo: Path, stack: Harness, model_prefix: str) -> dict[str, str]:
     """A fresh git repository with the project's training/, serving/ and lastmile.yaml, and the environment
     that points its harness at the session's stand-ins (with a model name of its own)."""
@@ -66,3 +58,27 @@ def make_project(repo: Path, stack: Harness, model_prefix: str) -> dict[str, str
         "LASTMILE_PORTS__SECRET_STORE__PATH": str(stack.settings.state_dir / "secrets.json"),
         "LASTMILE_MODEL__NAME": f"{model_prefix}-{uuid.uuid4().hex[:8]}",
     }
+
+
+@pytest.fixture(scope="session")
+def trained_version(stack: Harness):
+    """One model version trained by the real training job (the pipeline's stage 4 without the pipeline), with
+    its ``lastmile.reference`` tag, and the serving build to deploy it with."""
+    import json as _json
+
+    from harness.domain.records import JobSpec, JobState
+    from harness.pipeline import datasets
+
+    dataset, _ = datasets.seed(stack.object_store, stack.settings.buckets.data)
+    training = stack.image_builder.build("training", ROOT / "training")
+    serving = stack.image_builder.build("serving", ROOT / "serving")
+    name = f"contract-model-{uuid.uuid4().hex[:8]}"
+    result_uri = f"s3://{stack.settings.buckets.data}/results/{name}/training.json"
+    args = ("--data-uri", dataset.uri, "--data-sha256", dataset.sha256, "--model-name", name,
+            "--experiment", "lastmile-it", "--git-commit", "0" * 40, "--build-digest", training.artifact.digest,
+            "--result-uri", result_uri)
+    run = stack.job_runner.submit(JobSpec("train", training.artifact, args, timeout_s=240))
+    done = stack.job_runner.wait(run.run_id, 240)
+    assert done.state is JobState.SUCCEEDED, stack.job_runner.log_tail(run.run_id, 40)
+    result = _json.loads(stack.object_store.get(stack.settings.buckets.data, f"results/{name}/training.json"))
+    return stack.model_registry.get_version(name, result["model_version"]), serving

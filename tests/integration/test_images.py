@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.serving_fixtures import RegisteredModel, register
+from tests.component.serving_fixtures import RegisteredModel, register
 
 # A cold build (base image, then both images) takes minutes; the default 300 s would cut it short.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_settings
-from harness.errors import UnreachableError
-from harness.pipeline import Pipeline, StageFailed
-from harness.supervisor import free_port
-from harness.wiring import build
-from tests.integration.conftest import git, make_project
+from harness.bootstrap import build
+from harness.config.settings import load_settings
+from harness.domain.errors import UnreachableError
+from harness.infra.processes import free_port
+from harness.pipeline.runner import Pipeline, StageFailed
+from tests.integration.conftest import make_project
+from tests.support import git
 
 pytestmark = pytest.mark.integration
 
@@ -36,9 +37,12 @@ def test_run_then_nothing_to_do_then_training_change(project, stack):
     name = h.settings.model.name
     champion = h.model_registry.by_alias(name, "champion")
     assert champion.version == str(first.summary["model_version"]) == "1"
-    tags = h.model_registry.get_run(champion.run_id).tags
-    assert tags["lastmile.build_digest"] == first.summary["builds"]["training"]["digest"]
-    assert tags["lastmile.dataset_sha256"] == first.summary["dataset"]["sha256"]
+    assert champion.tags["lastmile.build_digest"] == first.summary["builds"]["training"]["digest"]
+    assert champion.tags["lastmile.dataset_sha256"] == first.summary["dataset"]["sha256"]
+    assert first.stages["observation"].outputs["prediction_samples"] >= 1, "the replicas shipped their samples"
+    events = [e.event for e in h.log_sink.events(first.run_id)]
+    assert events[0] == "run.started" and events[-1] == "run.finished" and events.count("stage.succeeded") == 7
+    assert first.summary["ports"]["deployer"] == "local"
 
     second = Pipeline(_harness(repo, environ)).run()
     assert second.status == "nothing-to-do"

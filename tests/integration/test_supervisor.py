@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from adapters.local.standins import ObjectStoreStandIn
-from harness.errors import UserError
-from harness.supervisor import Supervisor
-from harness.wiring import build
+from harness.bootstrap import build
+from harness.domain.errors import UserError
+from harness.infra.supervisor import Supervisor
 from tests.integration.conftest import ROOT, settings_for
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def _pids_alive(pids) -> list[int]:
     return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
-def test_up_reuses_restarts_and_down_leaves_nothing(tmp_path):
+def test_up_reuses_restarts_and_down_leaves_nothing(tmp_path, budget):
     h = build(settings_for(tmp_path / ".lastmile"))
     standins = h.standins()
     first = {s.name: s for s in h.supervisor.up(standins)}
@@ -36,7 +36,7 @@ def test_up_reuses_restarts_and_down_leaves_nothing(tmp_path):
 
         started = time.monotonic()
         again = {s.name: s for s in h.supervisor.up(standins)}
-        assert time.monotonic() - started < 2.0
+        budget("a warm `up` (everything reused)", time.monotonic() - started, 2.0)
         assert {n: (s.pid, s.action) for n, s in again.items()} == {n: (s.pid, "reused") for n, s in first.items()}
 
         os.kill(first["registry"].pid, signal.SIGKILL)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from adapters.local.bundle_builder import BundleImageBuilder
+from adapters.local.flavors import job_environment
 from adapters.local.jobs import SubprocessJobRunner
-from adapters.local.jobs_factory import job_environment, subprocess_job_runner
-from harness.errors import NotFound
-from harness.records import BuildRef, JobSpec, JobState, ObjectRef, sha256_hex
-from harness.datasets import iris_csv
+from harness.domain.errors import NotFound
+from harness.domain.records import BuildRef, JobSpec, JobState, ObjectRef, sha256_hex
+from harness.pipeline.datasets import iris_csv
 
 pytestmark = pytest.mark.integration
 
@@ -91,10 +91,26 @@ def test_model_version_is_tagged_with_its_inputs(stack, trained, training_build,
 
 
 def test_run_holds_metrics_and_the_split_rule(stack, trained):
-    tracked = stack.model_registry.get_run(trained["result"]["run_id"])
+    from mlflow.tracking import MlflowClient
+
+    stack.model_registry.get_version(trained["result"]["model_name"], trained["result"]["model_version"])
+    tracked = MlflowClient(stack.endpoints()["mlflow"]).get_run(trained["result"]["run_id"]).data
     assert tracked.metrics["accuracy"] >= 0.8
     assert tracked.metrics["f1_macro"] == pytest.approx(trained["result"]["metrics"]["f1_macro"])
     assert (tracked.params["split.test_size"], tracked.params["split.random_state"]) == ("0.25", "42")
+
+
+def test_the_version_records_reference_predictions_that_its_model_reproduces(stack, trained, monkeypatch):
+    import mlflow.pyfunc
+    import pandas as pd
+
+    result = trained["result"]
+    version = stack.model_registry.get_version(result["model_name"], result["model_version"])
+    reference = json.loads(version.tags["lastmile.reference"])
+    assert len(reference["rows"]) == 3 and len(reference["predictions"]) == 3
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.endpoints()["mlflow"])
+    model = mlflow.pyfunc.load_model(result["model_uri"])
+    assert model.predict(pd.DataFrame(reference["rows"])).tolist() == reference["predictions"]
 
 
 def test_registered_model_reloads_and_reproduces_its_accuracy(stack, trained, monkeypatch):
@@ -127,7 +143,7 @@ def test_champion_is_scored_on_the_same_held_out_rows(stack, trained, training_b
 
 def test_wrong_dataset_hash_fails_before_training(stack, training_build, dataset):
     """Built by the job-runner factory, so this also checks the environment it hands to jobs."""
-    runner = subprocess_job_runner(stack.settings.ports.job_runner, stack)
+    runner = stack.settings.ports.job_runner.build(stack)
     model_name = f"lastmile-it-{uuid.uuid4().hex[:8]}"
     run_id = runner.submit(training_spec(training_build, dataset, model_name, sha256="ab" * 32)).run_id
     done = runner.wait(run_id)

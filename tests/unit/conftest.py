@@ -1,12 +1,3 @@
-"""Fixtures shared by the serving tests: one registered model for the whole session (registering takes seconds)."""
+"""The unit tier: pure tests, no process, socket or database (tests/purity.py enforces it, here only)."""
 
-from __future__ import annotations
-
-import pytest
-
-from tests.unit.serving_fixtures import RegisteredModel, register
-
-
-@pytest.fixture(scope="session")
-def registered(tmp_path_factory) -> RegisteredModel:
-    return register(tmp_path_factory.mktemp("mlflow"))
+from tests.purity import pure  # noqa: F401  an autouse fixture: every test in this folder gets it

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from adapters.local.bundle_builder import BundleImageBuilder
-from adapters.local.memory import MemoryRegistry
-from harness import bundle
-from harness.errors import IntegrityError, UserError
-from harness.ports import ImageBuilder
-from harness.records import ArtifactRef, Descriptor, oci_digest
+from harness.domain.errors import IntegrityError, UserError
+from harness.domain.ports import ImageBuilder
+from harness.domain.records import ArtifactRef, Descriptor, oci_digest
+from harness.infra import bundle
+from tests.fakes import MemoryRegistry
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import deep_merge, env_overrides, load_settings, redacted
-from harness.errors import ConfigError
+from harness.config.settings import deep_merge, env_overrides, load_settings, redacted
+from harness.domain.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "lastmile.yaml"
@@ -65,8 +65,8 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("  broken:\n    ports:\n      object_store: {flavor: gcs}\n",
      "lastmile.yaml (profiles.broken): ports.object_store: flavor 'gcs' is not known; allowed: 's3', 'oci'"),
     ("  broken:\n    ports:\n      deployer: {flavor: local, replicaz: 3}\n",
-     "lastmile.yaml (profiles.broken): ports.deployer.replicaz: unknown key; allowed: flavor, endpoint, replicas, "
-     "max_surge, max_unavailable, ready_deadline_s"),
+     "lastmile.yaml (profiles.broken): ports.deployer.replicaz: unknown key; allowed: flavor, replicas, max_surge, "
+     "max_unavailable, ready_deadline_s, endpoint"),
     ("  broken:\n    standins: {mode: vm}\n",
      "lastmile.yaml (profiles.broken): standins.mode: 'vm' is not allowed; allowed: 'processes', 'containers' or 'none'"),
     ("  broken:\n    buckets: {data: Bad_Bucket}\n",
@@ -105,10 +105,17 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
         load_settings(path, environ={})
 
 
+def test_a_file_that_is_not_utf8_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "lastmile.yaml"
+    path.write_bytes("project: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"^lastmile.yaml: not UTF-8 text \(byte 12 cannot be decoded\); save it as UTF-8$"):
+        load_settings(path, environ={})
+
+
 def test_redacted_keeps_references_and_masks_values():
     settings = load_settings(CONFIG, "local", environ={})
     shown = redacted(settings)
     assert shown["ports"]["artifact_registry"]["password"] == "secret:registry-password"
-    from harness.config import _mask
+    from harness.config.settings import _mask
 
     assert _mask({"database_url": "postgresql://u:pw@h/db"}) == {"database_url": "******"}

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.gate import decide
+from harness.domain.gate import decide
 
 
 @pytest.mark.parametrize("challenger,champion,promote,words", [

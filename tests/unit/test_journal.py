@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from harness.journal import Journal, history, last_good, load
+from harness.pipeline.journal import Journal, history, last_good, load
 
 
 def test_stages_record_status_times_and_outputs(tmp_path):
     seen = []
-    journal = Journal(tmp_path, "local", stages=("trigger", "build"), on_change=lambda r: seen.append(r.status))
+    journal = Journal(tmp_path, "local", on_change=lambda r: seen.append(r.status))
     with journal.stage("trigger", since=None) as rec:
         rec.outputs["commit"] = "abc"
     journal.finish("succeeded")
@@ -20,29 +20,28 @@ def test_stages_record_status_times_and_outputs(tmp_path):
 
 
 def test_failed_stage_keeps_the_error(tmp_path):
-    journal = Journal(tmp_path, "local", stages=("training",))
-    with pytest.raises(RuntimeError):
-        with journal.stage("training"):
-            raise RuntimeError("job FAILED: exit code 1")
+    journal = Journal(tmp_path, "local")
+    with pytest.raises(RuntimeError), journal.stage("training"):
+        raise RuntimeError("job FAILED: exit code 1")
     assert load(tmp_path, journal.record.run_id).stages["training"].error == "job FAILED: exit code 1"
 
 
 def test_interrupt_is_recorded(tmp_path):
-    journal = Journal(tmp_path, "local", stages=("training",))
-    with pytest.raises(KeyboardInterrupt):
-        with journal.stage("training"):
-            raise KeyboardInterrupt
+    journal = Journal(tmp_path, "local")
+    with pytest.raises(KeyboardInterrupt), journal.stage("training"):
+        raise KeyboardInterrupt
     assert load(tmp_path, journal.record.run_id).stages["training"].status == "interrupted"
 
 
 def test_history_newest_first_and_last_good(tmp_path):
-    first = Journal(tmp_path, "local", stages=("trigger",))
+    first = Journal(tmp_path, "local")
     first.finish("succeeded", commit="c1")
-    second = Journal(tmp_path, "local", stages=("trigger",))
+    second = Journal(tmp_path, "local")
     second.record.started += 1
     second.finish("failed")
     assert [r.run_id for r in history(tmp_path)] == [second.record.run_id, first.record.run_id]
     assert last_good(tmp_path).summary == {"commit": "c1"}
+    assert len(first.record.stages) == 7
 
 
 def test_no_history(tmp_path):

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from adapters.local.memory import MemoryJobRunner, MemoryObjectStore, MemorySourceTrigger
-from adapters.local.memory_registry import MemoryImageBuilder, MemoryModelRegistry, MemoryRegistry
-from harness.config import load_settings
-from harness.journal import load
-from harness.pipeline import PIPELINE_STAGES, Pipeline, RunOptions, StageFailed
+from adapters.local.bundle_builder import BundleImageBuilder
+from harness.bootstrap import Given, Harness
+from harness.config.settings import load_settings
+from harness.pipeline.journal import load
+from harness.pipeline.runner import Pipeline, RunOptions, StageFailed
+from tests.fakes import (
+    MemoryJobRunner,
+    MemoryLogSink,
+    MemoryModelRegistry,
+    MemoryObjectStore,
+    MemoryRegistry,
+    MemorySourceTrigger,
+)
 
-FIVE = RunOptions(stages=PIPELINE_STAGES[:5])
-FORCED = RunOptions(force=True, stages=PIPELINE_STAGES[:5])
-from harness.wiring import Harness
+FIVE = RunOptions(until="registry")
+FORCED = RunOptions(force=True, until="registry")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,12 +35,12 @@ class FakeTraining:
         self.store, self.models, self.accuracy = store, models, accuracy
 
     def __call__(self, spec):
-        args = dict(zip(spec.args[::2], spec.args[1::2]))
+        args = dict(zip(spec.args[::2], spec.args[1::2], strict=True))
         name = args["--model-name"]
-        run = self.models.start_run(args["--experiment"])
-        version = self.models.register(name, f"runs:/{run.run_id}/model", run.run_id)
+        run_id = f"run-{len(self.scores) + 1}"
+        version = self.models.register(name, f"runs:/{run_id}/model", run_id)
         champion = self.models.by_alias(name, args["--champion-alias"])
-        result = {"run_id": run.run_id, "model_version": version.version,
+        result = {"run_id": run_id, "model_version": version.version,
                   "metrics": {"accuracy": self.accuracy.pop(0)},
                   "champion": {"version": champion.version, "metrics": {"accuracy": self.scores[champion.version]}}
                   if champion else None}
@@ -41,7 +49,7 @@ class FakeTraining:
         self.store.put(bucket, key, json.dumps(result).encode())
         return 0, "trained\n"
 
-    scores: dict[str, float] = {}
+    scores: ClassVar[dict[str, float]] = {}
 
 
 @pytest.fixture
@@ -54,10 +62,8 @@ def world(tmp_path):
     training.scores = {}
     jobs = MemoryJobRunner(training)
     ports = {"object_store": store, "model_registry": models, "source_trigger": trigger, "job_runner": jobs,
-             "image_builder": MemoryImageBuilder(registry)}
-    h = Harness(settings, factories={(p, getattr(settings.ports, p).flavor): (lambda v: lambda c, h: v)(v)
-                                     for p, v in ports.items()})
-    return h, ports
+             "image_builder": BundleImageBuilder(registry), "log_sink": MemoryLogSink()}
+    return Harness(settings, Given(**ports)), ports
 
 
 def test_first_run_promotes_and_second_has_nothing_to_do(world):
@@ -127,3 +133,30 @@ def test_interrupt_cancels_the_job_and_moves_no_alias(world):
     assert (record.status, record.stages["training"].status) == ("interrupted", "interrupted")
     assert jobs.runs["jobrun-2"].state.value == "CANCELED"
     assert ports["model_registry"].by_alias(h.settings.model.name, "champion").version == "1"
+
+
+def test_every_stage_change_reaches_the_log_sink_under_the_run_id(world):
+    h, ports = world
+    record = Pipeline(h).run(FIVE)
+    events = list(ports["log_sink"].events(record.run_id))
+    names = [(e.event, e.fields.get("stage")) for e in events]
+    assert names[0] == ("run.started", None) and names[-1] == ("run.finished", None)
+    for stage in ("trigger", "build", "artifacts", "training", "registry"):
+        assert ("stage.started", stage) in names and ("stage.succeeded", stage) in names
+    assert events[-1].fields["status"] == "succeeded"
+    assert {e.subject for e in events} == {record.run_id}
+
+
+def test_a_run_stopped_after_a_stage_skips_the_rest_and_says_why(world):
+    h, _ = world
+    record = Pipeline(h).run(RunOptions(until="artifacts"))
+    assert record.status == "succeeded"
+    assert [s.status for s in record.stages.values()] == ["succeeded"] * 3 + ["skipped"] * 4
+    assert "not requested" in record.stages["training"].outputs["reason"]
+
+
+def test_an_unknown_last_stage_is_refused_before_anything_runs(world):
+    h, _ = world
+    with pytest.raises(ValueError, match="no stage 'deploy'"):
+        Pipeline(h).run(RunOptions(until="deploy"))
+    assert not (h.settings.state_dir / "runs").exists()

@@ -1,8 +1,8 @@
 import pytest
 
-from adapters.local.memory import MemoryModelRegistry
-from harness.errors import NotFound, UserError
-from harness.promotion import promote, rollback
+from harness.domain.errors import NotFound, UserError
+from harness.domain.promotion import promote, rollback
+from tests.fakes import MemoryModelRegistry
 
 
 def _registry(versions: int) -> MemoryModelRegistry:

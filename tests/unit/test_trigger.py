@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.flavors import GitTrigger
-from harness.records import ChangeSet
-from harness.trigger import BuildPlan, matches, nothing_to_do, plan_builds, select
+from harness.config.flavors import TriggerConfig as GitTrigger
+from harness.domain.records import ChangeSet
+from harness.domain.trigger import BuildPlan, matches, nothing_to_do, plan_builds, select
 
 
 @pytest.mark.parametrize(

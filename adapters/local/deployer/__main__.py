@@ -8,32 +8,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
-import logging
 import signal
 from dataclasses import fields
 from pathlib import Path
 
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.local.deployer.controller import Deployment, RevisionSpec, RolloutFailed
+from adapters.local.deployer.controller import Deployment, NoPreviousRevision
 from adapters.local.deployer.proxy import ServiceProxy
+from adapters.local.deployer.replicas import RevisionSpec
+from harness.infra import logs
 
 
 class DeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     serving_digest: str
     bundle_dir: str
     model_name: str
     model_version: str
     env: dict[str, str] = {}
-    smoke: dict | None = None
     replicas: int | None = Field(None, ge=1, le=16)
 
 
 class ScaleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     replicas: int = Field(ge=1, le=16)
 
 
@@ -63,26 +66,33 @@ def admin_app(deployment: Deployment, token_sha256: str, service_url: str) -> Fa
     async def deploy(name: str, request: DeployRequest) -> dict:
         spec_fields = {f.name for f in fields(RevisionSpec)}
         spec = RevisionSpec(number=0, **request.model_dump(include=spec_fields - {"number"}))
-        return await named(name).deploy(spec, request.replicas)
+        return {"revision": _revision(named(name).deploy(spec, request.replicas))}
 
     @app.post("/deployments/{name}/rollback", dependencies=[Depends(authorized)])
     async def rollback(name: str) -> dict:
         try:
-            return await named(name).rollback()
-        except RolloutFailed as exc:
+            return {"revision": _revision(named(name).rollback())}
+        except NoPreviousRevision as exc:
             raise HTTPException(409, str(exc)) from None
+
+    @app.get("/deployments/{name}/metrics", dependencies=[Depends(authorized)])
+    async def metrics(name: str) -> dict:
+        return {"replicas": await named(name).metrics()}
 
     @app.put("/deployments/{name}/scale", dependencies=[Depends(authorized)])
     async def scale(name: str, request: ScaleRequest) -> dict:
-        await named(name).scale(request.replicas)
+        named(name).scale(request.replicas)
         return {**deployment.status(), "endpoint": service_url}
 
     return app
 
 
+def _revision(spec: RevisionSpec) -> dict:
+    return {"number": spec.number, "serving_digest": spec.serving_digest, "model_version": spec.model_version}
+
+
 async def serve(args: argparse.Namespace) -> None:
-    deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable,
-                            args.ready_deadline_s)
+    deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable)
     token_sha256 = Path(args.token_sha256_file).read_text().strip()
     service_url = f"http://127.0.0.1:{args.service_port}"
     proxy = ServiceProxy(deployment)
@@ -98,7 +108,8 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     for server in servers:
-        server.install_signal_handlers = lambda: None
+        # uvicorn would take SIGTERM for itself (Server.capture_signals); this process stops both servers.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     await stop.wait()
     for server in servers:
@@ -119,13 +130,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--max-surge", type=int, default=1)
     parser.add_argument("--max-unavailable", type=int, default=0)
-    parser.add_argument("--ready-deadline-s", type=float, default=60.0)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format='{"ts": "%(asctime)s", "level": "%(levelname)s", '
-                                                   '"logger": "%(name)s", "message": "%(message)s"}')
     # httpx logs every request at INFO: each probe and, through the Service, each proxied prediction.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logs.configure("INFO", {"service": "deployer"}, quiet=("httpx", "httpcore"))
     asyncio.run(serve(args))
 
 

@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import httpx
 
-from harness.bundle import pull_bundle
-from harness.errors import AuthError, LastmileError, NotFound, UnreachableError, UserError
-from harness.records import DeploymentSpec, DeploymentStatus, ModelVersion, ReplicaStatus, Revision, Secret
-
-
-class RolloutFailed(LastmileError):
-    """The new revision never became ready (or failed its smoke check) and was rolled back."""
+from harness.domain.errors import AuthError, NotFound, UnreachableError, UserError
+from harness.domain.records import (
+    DeploymentSpec,
+    DeploymentStatus,
+    ModelVersion,
+    ReplicaMetrics,
+    ReplicaStatus,
+    Revision,
+    Secret,
+)
+from harness.infra.bundle import pull_bundle
 
 
 class LocalDeployer:
+    """Deployer over the local controller's admin API (the OKE stand-in)."""
+
     def __init__(self, admin_url: str, token: Secret, registry, bundles_dir: Path, env: dict[str, str],
                  timeout_s: float, mlflow_credentials: tuple[str, Secret] | None = None):
         """``env`` goes to every replica (it is kept in the controller's state): never a secret in it.
@@ -35,38 +40,39 @@ class LocalDeployer:
 
     def deploy(self, spec: DeploymentSpec) -> Revision:
         bundle = self._bundle(spec)
-        env = {**self.env, "LASTMILE_SERVING_MODEL_DIR": str(self._model_dir(spec.model))}
+        reference = {"rows": [dict(r) for r in spec.reference.rows], "predictions": list(spec.reference.predictions)}
+        env = {**self.env, "LASTMILE_SERVING_MODEL_DIR": str(self._model_dir(spec.model)),
+               "LASTMILE_SERVING_REFERENCE": json.dumps(reference)}
         body = {"serving_digest": spec.serving.digest, "bundle_dir": str(bundle), "model_name": spec.model.name,
-                "model_version": spec.model.version, "env": env, "replicas": spec.replicas,
-                "smoke": {**asdict(spec.smoke), "expected": list(spec.smoke.expected)} if spec.smoke else None}
-        result = self._call("PUT", f"/deployments/{spec.name}", json=body)
-        revision = _revision(result["revision"])
-        if result["status"] != "complete":
-            serving = f"revision {revision.number} keeps serving" if revision else "nothing serves"
-            raise RolloutFailed(f"deploy of {spec.name} rolled back: {result['reason']}; {serving}")
-        return revision
+                "model_version": spec.model.version, "env": env, "replicas": spec.replicas}
+        return _revision(self._call("PUT", f"/deployments/{spec.name}", json=body)["revision"])
 
     def status(self, name: str) -> DeploymentStatus:
         return _status(self._call("GET", f"/deployments/{name}"))
 
     def rollback(self, name: str) -> Revision:
-        result = self._call("POST", f"/deployments/{name}/rollback")
-        if result["status"] != "complete":
-            raise RolloutFailed(f"rollback of {name} failed: {result['reason']}")
-        return _revision(result["revision"])
+        return _revision(self._call("POST", f"/deployments/{name}/rollback")["revision"])
 
     def scale(self, name: str, replicas: int) -> DeploymentStatus:
         if replicas < 1:
             raise UserError(f"deployment {name}: replicas must be at least 1, not {replicas}")
         return _status(self._call("PUT", f"/deployments/{name}/scale", json={"replicas": replicas}))
 
+    def replica_metrics(self, name: str) -> tuple[ReplicaMetrics, ...]:
+        data = self._call("GET", f"/deployments/{name}/metrics")
+        return tuple(ReplicaMetrics(r["replica"], r["state"], r["text"]) for r in data["replicas"])
+
     def _bundle(self, spec: DeploymentSpec) -> Path:
         """The serving build, pulled by digest once and shared by every replica of that digest."""
         dest = self.bundles_dir / spec.serving.digest.replace(":", "-")
         if not dest.is_dir():
-            tmp = dest.with_name(dest.name + ".partial")
-            pull_bundle(self.registry, spec.serving, tmp)
-            tmp.rename(dest)
+            self.bundles_dir.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.bundles_dir))
+            try:
+                pull_bundle(self.registry, spec.serving, tmp)
+                _settle(tmp, dest)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return dest
 
     def _model_dir(self, model: ModelVersion) -> Path:
@@ -77,10 +83,12 @@ class LocalDeployer:
             return dest
         self.bundles_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.bundles_dir.parent))
-        path = download_model_version(self.env["MLFLOW_TRACKING_URI"], model, tmp, self._mlflow_credentials)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        path.rename(dest)
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            path = download_model_version(self.env["MLFLOW_TRACKING_URI"], model, tmp, self._mlflow_credentials)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _settle(path, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return dest
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
@@ -97,7 +105,9 @@ class LocalDeployer:
         if response.status_code == 404:
             raise NotFound(response.json().get("detail", path))
         if response.status_code == 409:
-            raise UserError(response.json().get("detail", "conflict"))
+            raise NotFound(response.json().get("detail", "conflict"))
+        if response.status_code == 422:
+            raise UserError(f"deployer at {self.admin_url} refused the request: {response.text[:300]}")
         response.raise_for_status()
         return response.json()
 
@@ -123,14 +133,22 @@ def download_model_version(tracking_uri: str, model: ModelVersion, into: Path,
     return path
 
 
-def _revision(data: dict | None) -> Revision | None:
-    if not data:
-        return None
+def _settle(tmp: Path, dest: Path) -> None:
+    """Move a finished download into place; when another process got there first, theirs is as good."""
+    try:
+        tmp.rename(dest)
+    except OSError:
+        if not dest.is_dir():
+            raise
+
+
+def _revision(data: dict) -> Revision:
     return Revision(data["number"], data["serving_digest"], data["model_version"])
 
 
 def _status(data: dict) -> DeploymentStatus:
-    replicas = tuple(ReplicaStatus(r["name"], r["revision"], r["url"], r["state"], r["pid"], r["restarts"])
-                     for r in data["replicas"])
-    return DeploymentStatus(data["name"], data["endpoint"], _revision(data["revision"]), data["desired"],
-                            data["ready"], replicas, data.get("message", ""), data.get("standby", ""))
+    replicas = tuple(ReplicaStatus(r["name"], r["revision"], r["state"], r["restarts"], r.get("detail", ""),
+                                   r.get("address"), r.get("pid")) for r in data["replicas"])
+    revision = _revision(data["revision"]) if data["revision"] else None
+    return DeploymentStatus(data["name"], data["endpoint"], revision, data["desired"], data["ready"], replicas,
+                            data.get("message", ""), data.get("standby", ""))

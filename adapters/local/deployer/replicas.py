@@ -1,0 +1,161 @@
+"""Serving replicas as local processes: starting one (cold, or by activating the warm standby) and stopping one.
+
+A replica is ``python -m serving`` run from the revision's bundle, in a session of its own, with the model
+version pinned. It checks itself against the registry's reference predictions before it answers ``/ready``
+and exits (code 3) when its model cannot load, so a broken revision shows up as restarts, as a crash loop
+does on Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.infra.processes import signal_group
+
+log = logging.getLogger("lastmile.deployer")
+
+
+@dataclass
+class RevisionSpec:
+    number: int
+    serving_digest: str
+    bundle_dir: str
+    model_name: str
+    model_version: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Replica:
+    name: str
+    revision: int
+    port: int
+    proc: asyncio.subprocess.Process | None = None
+    state: str = "starting"  # starting | ready | unready | draining | dead
+    restarts: int = 0
+    restart_at: float = 0.0
+    ready_since: float | None = None
+    inflight: int = 0
+    last_exit: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def routable(self) -> bool:
+        return self.state == "ready"
+
+
+@dataclass
+class Standby:
+    """A warm spare of one revision; ``warm`` is set once it has loaded (and checked) the model."""
+
+    revision: int
+    proc: asyncio.subprocess.Process
+    warm: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def state(self) -> str:
+        return "warm" if self.warm.is_set() else "warming"
+
+
+class Launcher:
+    """Starts ``python -m serving`` processes for revisions; ``on_exit`` is called when any of them ends."""
+
+    def __init__(self, logs_dir: Path, on_exit: Callable[[], None]):
+        self.logs_dir = logs_dir
+        self._on_exit = on_exit
+        self._watchers: set[asyncio.Task] = set()
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    async def start(self, spec: RevisionSpec, pod: Replica, standby: Standby | None) -> None:
+        """Run ``pod`` on its port: by activating ``standby`` when one is given and alive, else cold."""
+        own = {"LASTMILE_SERVING_REPLICA": pod.name}
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        if standby is not None:
+            order = {"port": pod.port, "log": str(self.log_path(pod.name)), "env": own}
+            try:
+                assert standby.proc.stdin is not None
+                standby.proc.stdin.write(json.dumps(order).encode() + b"\n")
+                await standby.proc.stdin.drain()
+                standby.proc.stdin.close()
+                pod.proc = standby.proc
+                log.info("activated the standby as a replica", extra={"fields": {
+                    "standby": standby.state, "pid": pod.proc.pid, "replica": pod.name, "port": pod.port}})
+                return
+            except (BrokenPipeError, ConnectionResetError):
+                log.warning("the standby was gone; starting cold", extra={"fields": {
+                    "pid": standby.proc.pid, "replica": pod.name}})
+        with open(self.log_path(pod.name), "ab") as out:
+            pod.proc = await self.serving(spec, ["--port", str(pod.port)], own, stdin=asyncio.subprocess.DEVNULL,
+                                          stdout=out, stderr=asyncio.subprocess.STDOUT)
+        log.info("started a replica", extra={"fields": {"replica": pod.name, "pid": pod.proc.pid, "port": pod.port}})
+
+    async def standby(self, spec: RevisionSpec, name: str) -> Standby:
+        """A spare of ``spec`` that loads the model and waits for its order on stdin."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(f"{name}-standby"), "ab") as err:
+            proc = await self.serving(spec, ["--standby"], {"LASTMILE_SERVING_REPLICA": f"{name}-standby"},
+                                      stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err)
+        standby = Standby(spec.number, proc)
+        self._watch(self._read_standby(standby))
+        return standby
+
+    async def serving(self, spec: RevisionSpec, args: list[str], own_env: dict[str, str], stdin: int,
+                      stdout: Any, stderr: Any) -> asyncio.subprocess.Process:
+        env = {**os.environ, **spec.env,
+               "PYTHONPATH": spec.bundle_dir,
+               "LASTMILE_SERVING_MODEL_URI": f"models:/{spec.model_name}/{spec.model_version}",
+               "LASTMILE_SERVING_BUILD_DIGEST": spec.serving_digest, **own_env}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "serving", "--host", "127.0.0.1", *args, cwd=spec.bundle_dir, env=env,
+            stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True)
+        self._watch(self._signal_exit(proc))
+        return proc
+
+    async def _signal_exit(self, proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        self._on_exit()
+
+    async def _read_standby(self, standby: Standby) -> None:
+        """Mark the standby warm when it says so; read its stdout to the end (it moves to a log once activated)."""
+        assert standby.proc.stdout is not None
+        while line := await standby.proc.stdout.readline():
+            if line.strip() == b"warm" and not standby.warm.is_set():
+                standby.warm.set()
+                log.info("the standby is warm", extra={"fields": {"revision": standby.revision,
+                                                                   "pid": standby.proc.pid}})
+
+    def _watch(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.cancel()
+
+
+async def stop(proc: asyncio.subprocess.Process | None, grace_s: float = 10.0) -> None:
+    """SIGTERM the process's group, SIGKILL after ``grace_s``."""
+    if proc is None or proc.returncode is not None:
+        return
+    if not signal_group(proc.pid, signal.SIGTERM):
+        return
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=grace_s)
+    except TimeoutError:
+        signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()

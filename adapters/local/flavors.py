@@ -1,0 +1,211 @@
+"""The local family's flavors: typed config and builder of each adapter, and its process stand-ins.
+
+Registered under the ``lastmile.adapters`` entry point as ``local``. Each builder imports its adapter (and
+that adapter's SDK) only when a profile uses the flavor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from harness.config.flavors import (
+    DeployerConfig,
+    Family,
+    FlavorConfig,
+    JobRunnerConfig,
+    SecretRefStr,
+    TriggerConfig,
+)
+from harness.domain.records import Secret
+
+if TYPE_CHECKING:
+    from harness.bootstrap import Harness
+    from harness.infra.standin import StandIn
+
+FAMILY = Family("local")
+
+
+@FAMILY.flavor
+class S3Store(FlavorConfig):
+    """Any S3-compatible store: the moto or MinIO stand-in, or OCI's S3 compatibility API."""
+
+    port = "object_store"
+    flavor: Literal["s3"]
+    endpoint: str | None = Field(None, description="S3 endpoint; empty means the object-storage stand-in")
+    region: str = "us-east-1"
+    access_key_id: SecretRefStr | None = None
+    secret_access_key: SecretRefStr | None = None
+
+    def build(self, h: Harness):
+        from adapters.local.s3 import S3ObjectStore
+
+        access, secret = s3_credentials(self, h)
+        return S3ObjectStore(h.endpoint("object_store", self.endpoint), self.region, access, secret)
+
+
+@FAMILY.flavor
+class DistributionRegistry(FlavorConfig):
+    port = "artifact_registry"
+    flavor: Literal["distribution"]
+    endpoint: str | None = Field(None, description="registry URL; empty means the registry stand-in")
+    username: str = "lastmile"
+    password: SecretRefStr = "secret:registry-password"
+    repository_prefix: str = "lastmile"
+
+    def build(self, h: Harness):
+        from adapters.local.distribution import DistributionRegistry as Adapter
+
+        return Adapter(h.endpoint("registry", self.endpoint), self.username, h.secret(self.password))
+
+
+@FAMILY.flavor
+class BundleBuilder(FlavorConfig):
+    """Builds without Docker: a deterministic OCI artifact bundle per deployable."""
+
+    port = "image_builder"
+    flavor: Literal["bundle"]
+
+    def build(self, h: Harness):
+        from adapters.local.bundle_builder import BundleImageBuilder
+
+        return BundleImageBuilder(h.artifact_registry, getattr(h.settings.ports.artifact_registry,
+                                                               "repository_prefix", "lastmile"))
+
+
+@FAMILY.flavor
+class SubprocessJobs(JobRunnerConfig):
+    flavor: Literal["subprocess"]
+
+    def build(self, h: Harness):
+        """Jobs get the profile's endpoints and credentials through the runner's environment, never through
+        the :class:`~harness.domain.records.JobSpec`, which is journaled."""
+        from adapters.local.jobs import SubprocessJobRunner
+
+        return SubprocessJobRunner(h.artifact_registry, h.settings.state_dir, env=job_environment(h),
+                                   max_timeout_s=self.timeout_s)
+
+
+@FAMILY.flavor
+class MlflowRegistry(FlavorConfig):
+    port = "model_registry"
+    flavor: Literal["mlflow"]
+    tracking_uri: str | None = Field(None, description="MLflow URL; empty means the MLflow stand-in")
+    username: str = "lastmile"
+    password: SecretRefStr | None = Field("secret:mlflow-password",
+                                          description="basic-auth password; null for a server without auth")
+
+    def build(self, h: Harness):
+        from adapters.local.mlflow_registry import MlflowModelRegistry
+
+        return MlflowModelRegistry(h.endpoint("mlflow", self.tracking_uri), *(mlflow_credentials(h) or ()))
+
+
+@FAMILY.flavor
+class LocalDeployer(DeployerConfig):
+    """The OKE stand-in: the local deployment controller's admin API."""
+
+    flavor: Literal["local"]
+    endpoint: str | None = Field(None, description="the controller's admin API; empty means the deployer stand-in")
+
+    def build(self, h: Harness):
+        from adapters.local.deployer.client import LocalDeployer as Adapter
+        from adapters.local.standins import DEPLOYER_TOKEN
+
+        settings = h.settings
+        store = settings.ports.object_store
+        # Goes to every replica and into the controller's state: never a secret here. Replicas read the
+        # version from local files and write samples to object storage with the controller's credentials.
+        env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(settings.ports.model_registry, "tracking_uri",
+                                                                   None)),
+               "MLFLOW_DISABLE_TELEMETRY": "true",
+               "LASTMILE_SERVING_SAMPLES_URI": f"s3://{settings.buckets.predictions}/predictions/"}
+        if isinstance(store, S3Store):
+            env["LASTMILE_SERVING_S3_ENDPOINT"] = h.endpoint("object_store", store.endpoint)
+        return Adapter(h.endpoint("deployer", self.endpoint), h.secret(str(DEPLOYER_TOKEN)), h.artifact_registry,
+                       settings.state_dir / "deployer" / "bundles", env, timeout_s=30.0,
+                       mlflow_credentials=mlflow_credentials(h))
+
+
+@FAMILY.flavor
+class FileSecrets(FlavorConfig):
+    """Secrets by name in a JSON file of mode 0600 under the state dir, plus ``env:VAR`` references."""
+
+    port = "secret_store"
+    flavor: Literal["file"]
+    path: str = "secrets.json"
+
+    def build(self, h: Harness):
+        from adapters.local.secrets import FileSecretStore
+
+        return FileSecretStore(h.settings.state_dir / self.path)
+
+
+@FAMILY.flavor
+class JsonlLogs(FlavorConfig):
+    port = "log_sink"
+    flavor: Literal["jsonl"]
+    path: str = "logs/events.jsonl"
+
+    def build(self, h: Harness):
+        from adapters.local.logsink import JsonlLogSink
+
+        return JsonlLogSink(h.settings.state_dir / self.path)
+
+
+@FAMILY.flavor
+class GitTrigger(TriggerConfig):
+    """What changed in the git repository holding the project (the config file's directory)."""
+
+    flavor: Literal["git"]
+
+    def build(self, h: Harness):
+        from adapters.local.git_trigger import GitSourceTrigger
+
+        return GitSourceTrigger(h.settings.root, self.branch)
+
+
+def process_standins(h: Harness) -> list[StandIn]:
+    from adapters.local.standins import standins
+
+    return standins(h.settings, h.secret_store)
+
+
+FAMILY.standins["processes"] = process_standins
+
+
+# shared by the builders ---------------------------------------------------------------------------
+def mlflow_credentials(h: Harness) -> tuple[str, Secret] | None:
+    """(username, password) for the profile's MLflow, or None for a server without auth."""
+    tracking = h.settings.ports.model_registry
+    password = getattr(tracking, "password", None)
+    if not password:
+        return None
+    return getattr(tracking, "username", "lastmile"), h.secret(password)
+
+
+def s3_credentials(store: S3Store, h: Harness) -> tuple[Secret | None, Secret | None]:
+    access = h.secret(store.access_key_id) if store.access_key_id else None
+    secret = h.secret(store.secret_access_key) if store.secret_access_key else None
+    return access, secret
+
+
+def job_environment(h: Harness) -> dict[str, str]:
+    """What a training job needs to reach MLflow and object storage (credentials included: never journaled)."""
+    ports = h.settings.ports
+    env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(ports.model_registry, "tracking_uri", None)),
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    credentials = mlflow_credentials(h)
+    if credentials is not None:
+        env["MLFLOW_TRACKING_USERNAME"] = credentials[0]
+        env["MLFLOW_TRACKING_PASSWORD"] = credentials[1].reveal()
+    store = ports.object_store
+    if isinstance(store, S3Store):
+        env["LASTMILE_S3_ENDPOINT"] = h.endpoint("object_store", store.endpoint)
+        env["AWS_DEFAULT_REGION"] = store.region
+        access, secret = s3_credentials(store, h)
+        if access and secret:
+            env["AWS_ACCESS_KEY_ID"] = access.reveal()
+            env["AWS_SECRET_ACCESS_KEY"] = secret.reveal()
+    return env

@@ -1,0 +1,176 @@
+"""The pipeline's commands: run, runs, data, model and hook."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.live import Live
+
+from harness.cli.context import err, harness, out
+from harness.cli.views import events_table, runs_table, stage_table
+from harness.domain.errors import UserError
+from harness.domain.promotion import promote, rollback
+from harness.infra import git_hook
+from harness.pipeline import datasets
+from harness.pipeline import journal as journal_mod
+from harness.pipeline.journal import RunRecord
+from harness.pipeline.rollout import RolloutFailed
+from harness.pipeline.runner import Pipeline, RunOptions, StageFailed
+from harness.pipeline.stages import NAMES, describe
+
+RUN_HELP = ("Run the pipeline through the profile's ports; exit 1 when a stage fails.\n\n"
+            + describe().replace("\n", "\n\n"))
+
+runs_app = typer.Typer(help="List and show pipeline runs.", invoke_without_command=True)
+data_app = typer.Typer(help="Training data in object storage.", no_args_is_help=True)
+model_app = typer.Typer(help="Manual control of the @champion alias.", no_args_is_help=True)
+hook_app = typer.Typer(help="The git hook that runs the pipeline on commits to main.", no_args_is_help=True)
+
+
+def run(
+    force: bool = typer.Option(False, "--force", help="Run every stage even when no filtered path changed."),
+    until: str = typer.Option(NAMES[-1], "--until", metavar="STAGE",
+                              help=f"Stop after this stage: {', '.join(NAMES)}."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run journal as JSON (for CI)."),
+) -> None:
+    if until not in NAMES:
+        raise UserError(f"--until {until}: no such stage", hint=f"the stages are {', '.join(NAMES)}", exit_code=2)
+    h = harness()
+    live = None if as_json or not out.is_terminal else Live(console=out, refresh_per_second=4)
+    pipeline = Pipeline(h, on_change=_redraw(live))
+    record = None
+    try:
+        if live:
+            live.start()
+        record = pipeline.run(RunOptions(force=force, until=until))
+    except (StageFailed, RolloutFailed) as exc:
+        if live:
+            live.stop()
+            live = None
+        _report(journal_mod.history(pipeline.runs_dir)[0], as_json)
+        err.print(f"lastmile: error: {str(exc).splitlines()[0]}", style="red", highlight=False)
+        tail = "\n".join(str(exc).splitlines()[1:])
+        if tail:
+            err.print(tail, highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        if live:
+            live.stop()
+            live = None
+        err.print("lastmile: interrupted; the journal says so", style="red")
+        raise typer.Exit(130) from None
+    finally:
+        if live:
+            live.stop()
+    _report(record, as_json, printed=not as_json and out.is_terminal)
+    if record.status == "nothing-to-do":
+        err.print(f"nothing to do: {record.summary.get('reason', '')} {_why_nothing(pipeline)}")
+
+
+def _redraw(live: Live | None):
+    if live is None:
+        return lambda record: None
+    return lambda record: live.update(stage_table(record))
+
+
+def _why_nothing(pipeline: Pipeline) -> str:
+    runs = journal_mod.history(pipeline.runs_dir)
+    failed = next((r for r in runs[1:] if r.status != "nothing-to-do"), None)
+    if failed is not None and failed.status in ("failed", "interrupted"):
+        return f"(the last run, {failed.run_id}, {failed.status}: `lastmile run --force` runs it again)"
+    return "(--force runs anyway)"
+
+
+@runs_app.callback()
+def runs(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List runs, newest first."""
+    if ctx.invoked_subcommand:
+        return
+    records = journal_mod.history(harness().settings.state_dir / "runs")
+    if as_json:
+        print(json.dumps([r.to_json() for r in records], indent=2, default=str))
+    else:
+        out.print(runs_table(records))
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, as_json: bool = typer.Option(False, "--json", help="Print the journal.")) -> None:
+    """Show one run's journal."""
+    _report(_load(run_id), as_json)
+
+
+@runs_app.command("events")
+def runs_events(run_id: str, as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+    """The events one run sent to the profile's log sink (OCI Logging in the cloud)."""
+    _load(run_id)
+    events = list(harness().log_sink.events(run_id))
+    if as_json:
+        for e in events:
+            print(json.dumps({"time": e.time, "level": e.level, "event": e.event, **dict(e.fields)}, default=str))
+    else:
+        out.print(events_table(run_id, events))
+
+
+def _load(run_id: str) -> RunRecord:
+    runs_dir = harness().settings.state_dir / "runs"
+    try:
+        return journal_mod.load(runs_dir, run_id)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"no run {run_id} in {runs_dir.name}/", hint="`lastmile runs` lists them") from None
+
+
+@data_app.command("seed")
+def data_seed() -> None:
+    """Upload the default dataset (scikit-learn's iris) under its sha256; a no-op when already there."""
+    h = harness()
+    ref, uploaded = datasets.seed(h.object_store, h.settings.buckets.data)
+    print(f"{'uploaded' if uploaded else 'already there'}: {ref.uri} ({ref.size} bytes)")
+
+
+@model_app.command("promote")
+def model_promote(version: str) -> None:
+    """Make VERSION the @champion; the old champion becomes @previous."""
+    h = harness()
+    move = promote(h.model_registry, h.settings.model.name, version)
+    out.print(f"{h.settings.model.name}: @champion={move.champion} @previous={move.previous or '-'}")
+
+
+@model_app.command("rollback")
+def model_rollback() -> None:
+    """Swap @champion back to @previous."""
+    h = harness()
+    move = rollback(h.model_registry, h.settings.model.name)
+    out.print(f"{h.settings.model.name}: @champion={move.champion} @previous={move.previous or '-'}")
+
+
+@hook_app.command("install")
+def hook_install() -> None:
+    """Install a post-commit hook that runs `lastmile run` on commits to the trigger branch."""
+    h = harness()
+    path = git_hook.install_hook(h.settings.root, h.settings.ports.source_trigger.branch)
+    out.print(f"installed {path}")
+
+
+@hook_app.command("uninstall")
+def hook_uninstall() -> None:
+    """Remove lastmile's hook (a hook that is not ours is left alone)."""
+    removed = git_hook.uninstall_hook(harness().settings.root)
+    out.print("removed the lastmile hook" if removed else "no lastmile hook was installed")
+
+
+def _report(record: RunRecord, as_json: bool, printed: bool = False) -> None:
+    if as_json:
+        print(json.dumps(record.to_json(), indent=2, default=str))
+        sys.stdout.flush()
+    elif not printed:
+        out.print(stage_table(record))
+    if not as_json and record.summary.get("endpoint"):
+        sample = record.summary.get("sample", {})
+        answer = sample.get("answer", {})
+        out.print(f"[bold]serving[/] model version {record.summary.get('deployed_version')} at "
+                  f"{record.summary['endpoint']} (revision {record.summary.get('revision')})")
+        if answer:
+            out.print(f"sample: {json.dumps(sample.get('row'))} -> prediction {answer.get('predictions')} "
+                      f"probabilities {json.dumps(answer.get('probabilities'))}", highlight=False)

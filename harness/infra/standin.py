@@ -1,0 +1,80 @@
+"""The stand-in contract: one small class per local service on a shared base.
+
+A stand-in knows how to prepare its files, the command that starts it on a given port, how to
+tell it is ready, and what to do once it is (create buckets, say). :mod:`harness.infra.supervisor`
+starts, checks and stops them; the classes themselves live in ``adapters.local.standins``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from harness.domain.errors import UserError
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where each running stand-in answers, by name (``object_store``, ``registry``, ``mlflow``)."""
+
+    urls: Mapping[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.urls[name]
+
+
+class StandIn:
+    """Base of every local stand-in. Subclasses set ``name`` and ``binary`` and override the hooks."""
+
+    name: str = ""
+    binary: str | None = None
+    install_hint: str = ""
+    start_timeout_s: float = 30.0
+
+    def __init__(self, port: int, state_dir: Path):
+        self.port = port
+        self.state_dir = state_dir
+
+    @property
+    def home(self) -> Path:
+        """The stand-in's own folder under the state dir (data, config)."""
+        return self.state_dir / self.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "logs" / f"{self.name}.log"
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+    def check_installed(self) -> None:
+        if self.binary and not shutil.which(self.binary):
+            raise UserError(f"{self.name}: '{self.binary}' is not on PATH", hint=self.install_hint)
+
+    def prepare(self, port: int) -> None:
+        """Write config files, generate credentials. Runs before every start."""
+
+    def command(self, port: int, endpoints: Endpoints) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        return {}
+
+    def is_ready(self, url: str) -> bool:
+        """Ready when its health URL answers; subclasses say which URL and which status."""
+        raise NotImplementedError
+
+    def after_ready(self, url: str) -> None:
+        """One-off setup once it answers (buckets, users)."""
+
+
+def http_status(url: str, timeout: float = 1.0, auth: tuple[str, str] | None = None) -> int | None:
+    """The HTTP status of a GET, or None when nothing answers."""
+    try:
+        return httpx.get(url, timeout=timeout, auth=auth).status_code
+    except httpx.HTTPError:
+        return None

@@ -1,0 +1,185 @@
+"""The seven stages, through the ports only: the same code runs on every profile.
+
+trigger -> build -> artifacts -> training -> registry -> deployment -> observation
+(:mod:`harness.pipeline.stages`). Each stage writes its inputs and outputs to the run journal and an event to the
+profile's log sink; the first failure ends the run with that stage FAILED and nothing promoted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.bootstrap import Harness
+from harness.domain.errors import LastmileError, NotFound
+from harness.domain.gate import decide
+from harness.domain.promotion import promote
+from harness.domain.records import ArtifactRef, JobSpec, JobState
+from harness.domain.trigger import BuildPlan, nothing_to_do, plan_builds
+from harness.pipeline import datasets
+from harness.pipeline import journal as journal_mod
+from harness.pipeline.delivery import deploy_stage, observe_stage
+from harness.pipeline.journal import Journal, RunRecord
+from harness.pipeline.stages import NAMES, through
+
+BUILDS = ("training", "serving")
+
+
+class StageFailed(LastmileError):
+    """A stage ended in failure; the journal holds the details."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    force: bool = False
+    until: str = NAMES[-1]
+    """The last stage to run; the ones after it are skipped ("not requested")."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """Recorded in the journal's summary from the start, beside the flavor of each port."""
+
+
+class Pipeline:
+    def __init__(self, harness: Harness, on_change: Callable[[RunRecord], None] = lambda _: None):
+        self.h = harness
+        self.settings = harness.settings
+        self.runs_dir = self.settings.state_dir / "runs"
+        self.on_change = on_change
+
+    def run(self, options: RunOptions = RunOptions()) -> RunRecord:
+        wanted = through(options.until)
+        ports = self.settings.ports
+        flavors = {port: getattr(ports, port).flavor for port in type(ports).model_fields}
+        journal = Journal(self.runs_dir, self.settings.profile, on_change=self.on_change,
+                          emit=self.h.log_sink.emit, ports=flavors, **options.context)
+        previous = journal_mod.last_good(self.runs_dir)
+        try:
+            plan, commit = self._trigger(journal, previous, options.force)
+            if nothing_to_do(plan):
+                for name in NAMES[1:]:
+                    journal.skip(name, "nothing to do")
+                return journal.finish("nothing-to-do", commit=commit, reason=plan.reason,
+                                      builds=previous.summary.get("builds", {}) if previous else {})
+            summary = self._rest(journal, plan, commit, previous, wanted)
+        except KeyboardInterrupt:
+            journal.finish("interrupted")
+            raise
+        except BaseException:
+            journal.finish("failed")
+            raise
+        for name in NAMES:
+            if name not in wanted:
+                journal.skip(name, f"not requested (the run stopped after {options.until})")
+        return journal.finish("succeeded", commit=commit, **summary)
+
+    def _rest(self, journal: Journal, plan: BuildPlan, commit: str, previous: RunRecord | None,
+              wanted: tuple[str, ...]) -> dict[str, Any]:
+        """Stages 2 to 7, as far as ``wanted`` goes; the summary of what they did."""
+        summary: dict[str, Any] = {}
+        if "build" not in wanted:
+            return summary
+        summary["builds"] = builds = self._build(journal, plan, previous)
+        if "artifacts" not in wanted:
+            return summary
+        summary["dataset"] = dataset = self._artifacts(journal)
+        if "training" not in wanted:
+            return summary
+        trained = self._training(journal, commit, builds["training"], dataset)
+        summary["model_version"] = trained["model_version"]
+        if "registry" not in wanted:
+            return summary
+        summary["promoted"] = self._registry(journal, trained)["promoted"]
+        if "deployment" not in wanted:
+            return summary
+        deployed = deploy_stage(self.h, journal, builds["serving"])
+        summary.update(endpoint=deployed["endpoint"], revision=deployed["revision"],
+                       deployed_version=deployed["model_version"])
+        if "observation" in wanted:
+            summary["sample"] = observe_stage(self.h, journal, deployed)["sample"]
+        return summary
+
+    # stages --------------------------------------------------------------------------------------
+    def _trigger(self, journal: Journal, previous: RunRecord | None, force: bool) -> tuple[BuildPlan, str]:
+        since = previous.summary.get("commit") if previous else None
+        with journal.stage("trigger", since=since, force=force) as rec:
+            changes = self.h.source_trigger.changes(since)
+            plan = plan_builds(changes, self.settings.ports.source_trigger, force=force)
+            rec.outputs.update(commit=changes.head, base=changes.base, changed=len(changes.paths),
+                               training=plan.training, serving=plan.serving, reason=plan.reason)
+            return plan, changes.head
+
+    def _build(self, journal: Journal, plan: BuildPlan, previous: RunRecord | None) -> dict[str, dict[str, Any]]:
+        before = previous.summary.get("builds", {}) if previous else {}
+        with journal.stage("build", training=plan.training, serving=plan.serving) as rec:
+            builds: dict[str, dict[str, Any]] = {}
+            for name in BUILDS:
+                if getattr(plan, name) or name not in before:
+                    ref = self.h.image_builder.build(name, self.settings.root / name)
+                    builds[name] = {"artifact": str(ref.artifact), "registry": ref.artifact.registry,
+                                    "repository": ref.artifact.repository, "digest": ref.artifact.digest,
+                                    "pushed": ref.pushed, "rebuilt": True}
+                else:
+                    builds[name] = {**before[name], "pushed": False, "rebuilt": False}
+            rec.outputs.update(builds)
+            return builds
+
+    def _artifacts(self, journal: Journal) -> dict[str, Any]:
+        bucket = self.settings.buckets.data
+        with journal.stage("artifacts", bucket=bucket, dataset="iris") as rec:
+            ref, uploaded = datasets.seed(self.h.object_store, bucket)
+            dataset = {"uri": ref.uri, "sha256": ref.sha256, "size": ref.size, "uploaded": uploaded}
+            rec.outputs.update(dataset)
+            return dataset
+
+    def _training(self, journal: Journal, commit: str, build: dict[str, Any], dataset: dict[str, Any]) -> dict:
+        model = self.settings.model
+        result_key = f"results/{journal.record.run_id}/training.json"
+        args = ("--data-uri", dataset["uri"], "--data-sha256", dataset["sha256"],
+                "--model-name", model.name, "--experiment", model.experiment,
+                "--git-commit", commit, "--build-digest", build["digest"],
+                "--champion-alias", "champion",
+                "--result-uri", f"s3://{self.settings.buckets.data}/{result_key}")
+        artifact = ArtifactRef(build["registry"], build["repository"], build["digest"])
+        spec = JobSpec(name="train", artifact=artifact, args=args, timeout_s=self.settings.ports.job_runner.timeout_s)
+        with journal.stage("training", artifact=str(artifact), args=list(args)) as rec:
+            # Asking the registry first fails fast, naming the endpoint, before a job is started.
+            before = self.h.model_registry.by_alias(model.name, "champion")
+            rec.inputs["champion_before"] = before.version if before else None
+            job = self.h.job_runner.submit(spec)
+            rec.outputs.update(job_run=job.run_id, log=job.log_path)
+            journal.save()
+            try:
+                job = self.h.job_runner.wait(job.run_id, spec.timeout_s)
+            except KeyboardInterrupt:
+                self.h.job_runner.cancel(job.run_id)
+                raise
+            rec.outputs.update(state=job.state.value, exit_code=job.exit_code)
+            if job.state is not JobState.SUCCEEDED:
+                tail = self.h.job_runner.log_tail(job.run_id, 15)
+                raise StageFailed(f"training job {job.state.value}: {job.message}\n{tail}")
+            try:
+                result = json.loads(self.h.object_store.get(self.settings.buckets.data, result_key))
+            except NotFound:
+                raise StageFailed(f"training job succeeded but wrote no result to {result_key}") from None
+            rec.outputs.update(mlflow_run_id=result["run_id"], model_version=result["model_version"],
+                               metrics=result["metrics"], champion=result.get("champion"))
+            return result
+
+    def _registry(self, journal: Journal, trained: dict) -> dict[str, Any]:
+        model = self.settings.model
+        version = str(trained["model_version"])
+        champion = trained.get("champion") or {}
+        with journal.stage("registry", model=model.name, version=version) as rec:
+            decision = decide(trained["metrics"][model.metric], champion.get("metrics", {}).get(model.metric),
+                              metric=model.metric, tolerance=model.tolerance, floor=model.floor)
+            registry = self.h.model_registry
+            if decision.promote:
+                move = promote(registry, model.name, version)
+                registry.tag_version(model.name, version, "lastmile.gate", f"promoted: {decision.reason}")
+                outcome = {"promoted": True, "champion": move.champion, "previous": move.previous}
+            else:
+                registry.tag_version(model.name, version, "lastmile.gate", f"rejected: {decision.reason}")
+                outcome = {"promoted": False, "champion": champion.get("version")}
+            rec.outputs.update(outcome, reason=decision.reason)
+            return outcome
