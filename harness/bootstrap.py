@@ -18,6 +18,7 @@ from harness.domain.errors import UserError
 from harness.domain.ports import (
     ArtifactRegistry,
     Deployer,
+    FaultInjector,
     ImageBuilder,
     JobRunner,
     LogSink,
@@ -44,6 +45,7 @@ class Given:
     secret_store: SecretStore | None = None
     log_sink: LogSink | None = None
     source_trigger: SourceTrigger | None = None
+    fault_injector: FaultInjector | None = None
 
 
 
@@ -91,6 +93,10 @@ class Harness:
     @cached_property
     def source_trigger(self) -> SourceTrigger:
         return self._port("source_trigger", SourceTrigger)
+
+    @cached_property
+    def fault_injector(self) -> FaultInjector:
+        return self._port("fault_injector", FaultInjector)
 
     def _port(self, name: str, role: Any) -> Any:
         given = getattr(self._given, name)

@@ -166,6 +166,20 @@ class GitTrigger(TriggerConfig):
         return GitSourceTrigger(h.settings.root, self.branch)
 
 
+@FAMILY.flavor
+class LocalFaults(FlavorConfig):
+    """Faults on the local stand-ins: toxics and HTTP rules on the fault proxy in front of each of them (and of
+    each replica), signals to their processes, and changes to their data behind the clients' backs."""
+
+    port = "fault_injector"
+    flavor: Literal["local"]
+
+    def build(self, h: Harness):
+        from adapters.local.faults import LocalFaultInjector
+
+        return LocalFaultInjector(h)
+
+
 def process_standins(h: Harness) -> list[StandIn]:
     from adapters.local.standins import standins
 

@@ -135,6 +135,7 @@ class PortsConfig(Strict):
     secret_store: FlavorConfig
     log_sink: FlavorConfig
     source_trigger: TriggerConfig
+    fault_injector: FlavorConfig
 
 
 @functools.cache

@@ -18,6 +18,9 @@ from harness.domain.records import (
     ChangeSet,
     DeploymentSpec,
     DeploymentStatus,
+    FaultEvidence,
+    FaultHandle,
+    FaultSpec,
     JobRun,
     JobSpec,
     LogEvent,
@@ -166,6 +169,26 @@ class LogSink(Protocol):
 
 
 @runtime_checkable
+class FaultInjector(Protocol):
+    """Reversible faults on the profile's real traffic, processes and data (the drills' engine).
+
+    Active faults are kept where every process of the profile sees them, so a fault injected by one process
+    (a Chaos Toolkit run) can be reverted by another (its rollbacks, or ``lastmile drill revert``)."""
+
+    def inject(self, spec: FaultSpec) -> FaultHandle: ...
+
+    def evidence(self, fault_id: str) -> FaultEvidence:
+        """Whether the fault met anything so far (requests, a live process, existing data)."""
+        ...
+
+    def revert(self, fault_id: str) -> FaultEvidence:
+        """Undo the fault (a no-op for one already undone); the evidence as it stood."""
+        ...
+
+    def active(self) -> list[FaultHandle]: ...
+
+
+@runtime_checkable
 class SourceTrigger(Protocol):
     """Which source changed since the last good run."""
 
@@ -187,5 +210,6 @@ PORTS: dict[str, type] = {
     "secret_store": SecretStore,
     "log_sink": LogSink,
     "source_trigger": SourceTrigger,
+    "fault_injector": FaultInjector,
 }
 """Every port by its config key, in pipeline order."""

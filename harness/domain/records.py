@@ -246,3 +246,40 @@ class ChangeSet:
     head: str
     base: str | None
     paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One fault to inject. ``kind`` and ``action``:
+
+    - ``network``: a Toxiproxy toxic (``latency``, ``bandwidth``, ``timeout``, ``reset_peer``, ``slow_close``,
+      ``slicer``, ``limit_data``) with its attributes in ``params`` (plus ``stream`` and ``toxicity``);
+    - ``http``: ``error``, an answer for matching requests (``params``: method, path, probability, status or preset);
+    - ``process``: ``kill``, ``pause``, ``resume`` or ``restart``;
+    - ``data``: ``corrupt`` or ``delete`` (an object or a registry blob), ``remove`` or ``rotate`` (a secret).
+
+    ``target`` names what it hits: a stand-in (``object_store``, ``registry``, ``mlflow``, ``deployer``,
+    ``service``), ``replica:<name>`` or ``replica:any``, ``job:current``, ``object:<bucket>/<key>``,
+    ``blob:<repository>@<digest>`` or ``secret:<name>``."""
+
+    kind: str
+    target: str
+    action: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaultHandle:
+    """An injected fault: how to undo it and how to prove it took effect."""
+
+    id: str
+    spec: FaultSpec
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FaultEvidence:
+    """Whether a fault provably took effect (traffic met it, the process was running, the data existed)."""
+
+    took_effect: bool
+    detail: str

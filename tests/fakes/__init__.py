@@ -12,10 +12,14 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 
 from harness.domain.errors import IntegrityError, NotFound, UserError
+from harness.domain.faults import check
 from harness.domain.records import (
     ChangeSet,
     DeploymentSpec,
     DeploymentStatus,
+    FaultEvidence,
+    FaultHandle,
+    FaultSpec,
     JobRun,
     JobSpec,
     JobState,
@@ -32,6 +36,7 @@ from tests.fakes.registries import MemoryModelRegistry, MemoryRegistry
 
 __all__ = [
     "MemoryDeployer",
+    "MemoryFaultInjector",
     "MemoryJobRunner",
     "MemoryLogSink",
     "MemoryModelRegistry",
@@ -293,3 +298,33 @@ class MemorySourceTrigger:
         after = self.commits if base is None else self.commits[shas.index(base) + 1 :]
         paths = sorted({path for _, changed in after for path in changed})
         return ChangeSet(head=self.head(), base=base, paths=tuple(paths))
+
+
+class MemoryFaultInjector:
+    """Faults kept in ``faults`` by id; a test says what each one met by setting ``met[fault_id]``."""
+
+    def __init__(self) -> None:
+        self.faults: dict[str, FaultHandle] = {}
+        self.reverted: dict[str, FaultHandle] = {}
+        self.met: dict[str, str] = {}
+
+    def inject(self, spec: FaultSpec) -> FaultHandle:
+        check(spec)
+        handle = FaultHandle(f"fault-{len(self.faults) + len(self.reverted) + 1}", spec)
+        self.faults[handle.id] = handle
+        return handle
+
+    def evidence(self, fault_id: str) -> FaultEvidence:
+        if fault_id not in self.faults and fault_id not in self.reverted:
+            raise NotFound(f"no fault {fault_id}")
+        met = self.met.get(fault_id, "")
+        return FaultEvidence(bool(met), met or "nothing met it")
+
+    def revert(self, fault_id: str) -> FaultEvidence:
+        evidence = self.evidence(fault_id)
+        if fault_id in self.faults:
+            self.reverted[fault_id] = self.faults.pop(fault_id)
+        return evidence
+
+    def active(self) -> list[FaultHandle]:
+        return list(self.faults.values())

@@ -10,10 +10,11 @@ from adapters.local.bundle_builder import BundleImageBuilder
 from adapters.local.logsink import JsonlLogSink
 from adapters.local.secrets import FileSecretStore
 from harness.domain import ports
-from harness.domain.records import ArtifactRef, DeploymentSpec, JobSpec, ModelVersion, Reference
+from harness.domain.records import ArtifactRef, DeploymentSpec, FaultSpec, JobSpec, ModelVersion, Reference
 from tests.contracts import unique
 from tests.contracts.artifact_registry import ArtifactRegistryContract
 from tests.contracts.deployer import DeployerContract
+from tests.contracts.fault_injector import FaultInjectorContract
 from tests.contracts.image_builder import ImageBuilderContract
 from tests.contracts.job_runner import GOING_DOWN, HELLO, JobRunnerContract
 from tests.contracts.log_sink import LogSinkContract
@@ -23,6 +24,7 @@ from tests.contracts.secret_store import SecretStoreContract
 from tests.contracts.source_trigger import SourceTriggerContract
 from tests.fakes import (
     MemoryDeployer,
+    MemoryFaultInjector,
     MemoryJobRunner,
     MemoryLogSink,
     MemoryModelRegistry,
@@ -42,6 +44,7 @@ FAKES = {
     "secret_store": MemorySecretStore,
     "log_sink": MemoryLogSink,
     "source_trigger": MemorySourceTrigger,
+    "fault_injector": MemoryFaultInjector,
 }
 
 
@@ -210,3 +213,19 @@ class TestMemorySourceTrigger(SourceTriggerContract):
             trigger.commits.append((sha, tuple(paths)))
             return sha
         return add
+
+
+class TestMemoryFaultInjector(FaultInjectorContract):
+    @pytest.fixture
+    def injector(self):
+        return MemoryFaultInjector()
+
+    @pytest.fixture
+    def harmless_fault(self):
+        return FaultSpec("network", "mlflow", "latency", {"latency": 10})
+
+    @pytest.fixture
+    def make_it_meet(self, injector):
+        def meet(handle):
+            injector.met[handle.id] = "3 connections through the mlflow proxy"
+        return meet
