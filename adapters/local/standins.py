@@ -16,7 +16,6 @@ import yaml
 from harness.config.settings import Settings
 from harness.domain.ports import SecretStore
 from harness.domain.records import SecretRef
-from harness.infra.processes import free_port, port_free
 from harness.infra.standin import Endpoints, StandIn, http_status
 
 DEPLOYER_TOKEN = SecretRef.parse("secret:deployer-token")
@@ -182,10 +181,12 @@ class MlflowStandIn(StandIn):
 
 
 class DeployerStandIn(StandIn):
-    """The OKE stand-in: a deployment controller (admin API on ``port``) and the Service it fronts.
+    """The OKE stand-in: a deployment controller (admin API, route ``deployer``) and the Service it fronts
+    (route ``service``, the deployment's stable endpoint).
 
     Replicas inherit its environment, which carries the object store's credentials (as a Kubernetes Secret
-    would), so that they ship their prediction samples; the revision's own environment holds no secret."""
+    would), so that they ship their prediction samples; the revision's own environment holds no secret. With
+    a fault proxy up, the controller routes to each replica through a proxy of its own (``replica-<name>``)."""
 
     name = "deployer"
 
@@ -196,20 +197,27 @@ class DeployerStandIn(StandIn):
         self.cfg = cfg
         self.secrets = secrets
 
+    def public_ports(self) -> dict[str, int]:
+        return {self.name: self.port, "service": self.service_port}
+
     def prepare(self, port: int) -> None:
         token = self.secrets.ensure(DEPLOYER_TOKEN, 32).reveal()
         # Only the digest leaves the secret store: the controller compares digests (the token is 256 random bits).
         _write_private(self.home / "token.sha256", hashlib.sha256(token.encode()).hexdigest())
-        if not port_free(self.service_port):
-            self.service_port = free_port()
 
     def command(self, port: int, endpoints: Endpoints) -> list[str]:
         cfg = self.cfg
-        return [sys.executable, "-m", "adapters.local.deployer", "--port", str(port),
-                "--service-port", str(self.service_port), "--state-dir", str(self.home),
-                "--token-sha256-file", str(self.home / "token.sha256"), "--name", self.deployment,
-                "--replicas", str(cfg.replicas), "--max-surge", str(cfg.max_surge),
-                "--max-unavailable", str(cfg.max_unavailable)]
+        service = self.internal.get("service", self.service_port)
+        command = [sys.executable, "-m", "adapters.local.deployer", "--port", str(port),
+                   "--service-port", str(service),
+                   "--service-url", f"http://127.0.0.1:{self.public.get('service', service)}",
+                   "--state-dir", str(self.home),
+                   "--token-sha256-file", str(self.home / "token.sha256"), "--name", self.deployment,
+                   "--replicas", str(cfg.replicas), "--max-surge", str(cfg.max_surge),
+                   "--max-unavailable", str(cfg.max_unavailable)]
+        if "faults" in endpoints.urls:
+            command += ["--fault-proxy", endpoints["faults"]]
+        return command
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.secrets.resolve(ACCESS_KEY).reveal(),
@@ -220,12 +228,59 @@ class DeployerStandIn(StandIn):
         return http_status(url + "/healthz") == 200
 
 
+class FaultProxyStandIn(StandIn):
+    """The front: lastmile's Toxiproxy-compatible fault proxy, with one proxy per route of every other stand-in
+    (named after the route: object_store, registry, mlflow, deployer, service) on the route's public port."""
+
+    name = "faults"
+    front = True
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "proxies.json"
+
+    def _saved(self) -> list[dict]:
+        try:
+            saved = json.loads(self.state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        return saved if isinstance(saved, list) else []
+
+    def command(self, port: int, endpoints: Endpoints) -> list[str]:
+        return [sys.executable, "-m", "adapters.local.faultproxy", "--host", "127.0.0.1", "--port", str(port),
+                "--state", str(self.state_file)]
+
+    def is_ready(self, url: str) -> bool:
+        return http_status(url + "/version") == 200
+
+    def apply_routes(self, url: str, routes: dict[str, tuple[int, int]]) -> None:
+        """Before it starts (``url`` empty): the proxies it restores at start; once up: the same, through its API
+        (a proxy whose route did not change keeps its toxics)."""
+        proxies = {route: (f"127.0.0.1:{public}", f"127.0.0.1:{internal}")
+                   for route, (public, internal) in sorted(routes.items())}
+        if not url:
+            # Keep the proxies others made (the controller's replica-* routes): a restarted front restores them.
+            kept = [p for p in self._saved() if p.get("name") not in proxies]
+            routed = [{"name": name, "listen": listen, "upstream": upstream, "enabled": True}
+                      for name, (listen, upstream) in proxies.items()]
+            self.home.mkdir(parents=True, exist_ok=True)
+            self.state_file.write_text(json.dumps(routed + kept, indent=2))
+            return
+        from adapters.local.faultproxy.client import FaultProxyClient
+
+        with FaultProxyClient(url) as client:
+            for name, (listen, upstream) in proxies.items():
+                client.ensure_proxy(name, upstream, listen)
+
+
 def standins(settings: Settings, secrets: SecretStore) -> list[StandIn]:
     """The stand-ins of a ``processes`` profile, in start order."""
     cfg, state = settings.standins, settings.state_dir
     registry, tracking = settings.ports.artifact_registry, settings.ports.model_registry
     b = settings.buckets
+    front: list[StandIn] = [FaultProxyStandIn(cfg.faults.port, state)] if cfg.faults.enabled else []
     return [
+        *front,
         ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server, [b.data, b.artifacts, b.predictions],
                            secrets),
         RegistryStandIn(cfg.registry.port, state, getattr(registry, "username", "lastmile"),

@@ -170,10 +170,19 @@ class DeployerStandIn(Strict):
     service_port: int = Field(8080, ge=1, le=65535, description="the deployment's stable endpoint")
 
 
+class FaultProxyStandIn(Strict):
+    """The fault proxy in front of every stand-in: drills put toxics and HTTP faults on real traffic through it.
+    Off, clients talk to the stand-ins directly (one hop less) and network and HTTP faults are unavailable."""
+
+    enabled: bool = True
+    port: int = Field(8474, ge=1, le=65535, description="its Toxiproxy-compatible API")
+
+
 class StandIns(Strict):
     """What ``lastmile up`` starts: ``processes`` on loopback, ``containers``, or ``none`` (real services)."""
 
     mode: Literal["processes", "containers", "none"] = "processes"
+    faults: FaultProxyStandIn = FaultProxyStandIn()
     object_store: ObjectStoreStandIn = ObjectStoreStandIn()
     registry: RegistryStandIn = RegistryStandIn()
     mlflow: MlflowStandIn = MlflowStandIn()

@@ -28,16 +28,30 @@ class Endpoints:
 
 
 class StandIn:
-    """Base of every local stand-in. Subclasses set ``name`` and ``binary`` and override the hooks."""
+    """Base of every local stand-in. Subclasses set ``name`` and ``binary`` and override the hooks.
+
+    A stand-in answers on one or more *routes* (``public_ports``: route name -> the configured port). When a
+    *front* stand-in runs (the fault proxy), clients reach each route on its public port through the front,
+    and the stand-in itself listens on an internal port (``internal``); without a front the two are equal."""
 
     name: str = ""
     binary: str | None = None
     install_hint: str = ""
     start_timeout_s: float = 30.0
+    front: bool = False
 
     def __init__(self, port: int, state_dir: Path):
         self.port = port
         self.state_dir = state_dir
+        self.public: dict[str, int] = {}
+        self.internal: dict[str, int] = {}
+
+    def public_ports(self) -> dict[str, int]:
+        """Every route this stand-in serves and its configured public port."""
+        return {self.name: self.port}
+
+    def apply_routes(self, url: str, routes: dict[str, tuple[int, int]]) -> None:
+        """A front only: route each ``public`` port to its ``internal`` one (``routes[name] = (public, internal)``)."""
 
     @property
     def home(self) -> Path:

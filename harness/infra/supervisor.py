@@ -13,8 +13,9 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -33,6 +34,9 @@ class Running:
     url: str
     log: str
     home: str = ""  # the stand-in's working directory: its processes are found by it
+    routes: dict[str, list[int]] = field(default_factory=dict)  # route -> [public port, internal port]
+    internal_url: str = ""  # where its own server listens (the front forwards ``url`` there)
+    front: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,37 +59,43 @@ class Supervisor:
 
     # public API ----------------------------------------------------------------------------------
     def up(self, standins: Sequence[StandIn], progress: Progress = lambda _: None) -> list[ServiceStatus]:
-        """Start what is not running, reuse what is healthy, restart what is dead or sick."""
+        """Start what is not running, reuse what is healthy, restart what is dead or sick.
+
+        A front (the fault proxy) starts first; every other stand-in then listens on an internal port and the
+        front forwards each public port to it, so every client goes through the front without knowing."""
         for s in standins:
             s.check_installed()
         with self._locked():
             state = self._load()
-            keep: dict[str, Running] = {}
-            actions: dict[str, str] = {}
-            for s in standins:
-                prev = state.get(s.name)
-                if prev and _alive(prev) and s.is_ready(prev.url):
-                    keep[s.name], actions[s.name] = prev, "reused"
-                elif prev:
-                    _stop(prev)
-                    state.pop(s.name)
-                    actions[s.name] = "restarted"
+            owned = {pair[0] for r in state.values() for pair in r.routes.values()}  # the front listens there
+            keep, actions = self._triage(standins, state)
             todo = [s for s in standins if s.name not in keep]
-            ports = _choose_ports(todo, taken={r.port for r in keep.values()})
+            fronted = any(s.front for s in standins)
+            taken = {port for r in keep.values() for pair in r.routes.values() for port in pair} | \
+                {r.port for r in keep.values()}
             for s in todo:
-                if ports[s.name] != s.port:
-                    actions[s.name] = f"moved from port {s.port}"
-            endpoints = Endpoints({**{n: r.url for n, r in keep.items()}, **{s.name: s.url(ports[s.name]) for s in todo}})
+                s.public, s.internal = plan_ports(s, taken, fronted, owned if any(r.front for r in keep.values()) else set())
+                moved = [("" if route == s.name else f"{route} ") + f"from port {s.public_ports()[route]}"
+                         for route, port in s.public.items() if port != s.public_ports()[route]]
+                if moved:
+                    actions[s.name] = "moved " + ", ".join(moved)
+            routes = {route: (pub, s.internal[route]) for s in todo if not s.front for route, pub in s.public.items()}
+            routes |= {route: (pair[0], pair[1]) for r in keep.values() if not r.front for route, pair in r.routes.items()}
+            endpoints = Endpoints({**{route: _url(pub) for route, (pub, _) in routes.items()},
+                                   **{r.name: r.url for r in keep.values() if r.front},
+                                   **{s.name: _url(s.public[s.name]) for s in todo if s.front}})
             started: list[Running] = []
             try:
-                procs = {}
-                for s in todo:
-                    progress(f"starting {s.name} on port {ports[s.name]}")
-                    procs[s.name], running = self._spawn(s, ports[s.name], endpoints)
-                    started.append(running)
-                    state[s.name] = running
-                    self._save(state)
-                self._wait_ready(todo, procs, endpoints, progress)
+                for group in ([s for s in todo if s.front], [s for s in todo if not s.front]):
+                    procs = {}
+                    for s in group:
+                        progress(f"starting {s.name} on port {s.public[s.name]}")
+                        procs[s.name], running = self._spawn(s, routes, endpoints)
+                        started.append(running)
+                        state[s.name] = running
+                        self._save(state)
+                    self._wait_ready(group, procs, state, progress)
+                    self._route(standins, state, routes)
             except BaseException:
                 _stop(*started)
                 for running in started:
@@ -99,6 +109,27 @@ class Supervisor:
                 for s in standins
             ]
 
+    def _triage(self, standins: Sequence[StandIn], state: dict[str, Running]) -> tuple[dict, dict]:
+        """Which running stand-ins to keep (alive and ready), and stop the others."""
+        keep: dict[str, Running] = {}
+        actions: dict[str, str] = {}
+        for s in standins:
+            prev = state.get(s.name)
+            if prev and _alive(prev) and s.is_ready(prev.internal_url or prev.url):
+                keep[s.name], actions[s.name] = prev, "reused"
+            elif prev:
+                _stop(prev)
+                state.pop(s.name)
+                actions[s.name] = "restarted"
+        return keep, actions
+
+    def _route(self, standins: Sequence[StandIn], state: dict[str, Running],
+               routes: dict[str, tuple[int, int]]) -> None:
+        """Tell a running front where every route goes now (a restarted stand-in has a new internal port)."""
+        for s in standins:
+            if s.front and s.name in state:
+                s.apply_routes(state[s.name].url, routes)
+
     def status(self, standins: Sequence[StandIn]) -> list[ServiceStatus]:
         state = self._load()
         out = []
@@ -110,12 +141,31 @@ class Supervisor:
                 out.append(ServiceStatus(s.name, "dead", r.url, r.pid, _rel(s.log_path),
                                          "leftovers running" if _family(r) else ""))
             else:
-                health = "healthy" if s.is_ready(r.url) else "unhealthy"
+                health = "healthy" if s.is_ready(r.internal_url or r.url) else "unhealthy"
                 out.append(ServiceStatus(s.name, health, r.url, r.pid, _rel(s.log_path)))
         return out
 
+    def running(self) -> dict[str, Running]:
+        """The stand-ins started and not stopped, whose leader is still the process started (by name)."""
+        return {name: r for name, r in self._load().items() if _alive(r)}
+
+    def processes(self, name: str) -> list[psutil.Process]:
+        """Every live process of stand-in ``name``: its leader, the leader's descendants, and anything working in
+        its home (a server's children outlive a killed leader). Empty when it was never started."""
+        running = self._load().get(name)
+        return [p for p in _family(running) if _live(p)] if running else []
+
     def endpoints(self) -> Endpoints:
-        return Endpoints({name: r.url for name, r in self._load().items()})
+        """Where clients reach each route (through the front when one runs), and the front itself."""
+        urls: dict[str, str] = {}
+        for r in self._load().values():
+            urls[r.name] = r.url
+            urls.update({route: _url(pair[0]) for route, pair in r.routes.items()})
+        return Endpoints(urls)
+
+    def internal_endpoints(self) -> Endpoints:
+        """Where each route's server itself listens, bypassing the front (for health checks and fault tools)."""
+        return Endpoints({route: _url(pair[1]) for r in self._load().values() for route, pair in r.routes.items()})
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
         """Stop every stand-in we started, children included. Returns the names stopped."""
@@ -128,10 +178,14 @@ class Supervisor:
             return sorted(state)
 
     # internals -----------------------------------------------------------------------------------
-    def _spawn(self, s: StandIn, port: int, endpoints: Endpoints) -> tuple[subprocess.Popen, Running]:
+    def _spawn(self, s: StandIn, routes: dict[str, tuple[int, int]],
+               endpoints: Endpoints) -> tuple[subprocess.Popen, Running]:
         s.home.mkdir(parents=True, exist_ok=True)
         s.log_path.parent.mkdir(parents=True, exist_ok=True)
+        port = s.internal[s.name]
         s.prepare(port)
+        if s.front:
+            s.apply_routes("", routes)  # before it starts: it reads its routes at start
         env = {**os.environ, **s.environment(endpoints)}
         with open(s.log_path, "ab") as log:
             log.write(f"\n--- lastmile up: starting {s.name} on port {port} at {time.ctime()} ---\n".encode())
@@ -141,11 +195,15 @@ class Supervisor:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         (self.state_dir / f"{s.name}.pid").write_text(f"{proc.pid}\n")
-        running = Running(s.name, proc.pid, psutil.Process(proc.pid).create_time(), port, s.url(port),
-                          str(s.log_path), str(s.home))
+        running = Running(s.name, proc.pid, psutil.Process(proc.pid).create_time(), s.public[s.name],
+                          _url(s.public[s.name]), str(s.log_path), str(s.home),
+                          {route: [s.public[route], s.internal[route]] for route in s.public} if not s.front else {},
+                          _url(port), s.front)
         return proc, running
 
-    def _wait_ready(self, todo: Sequence[StandIn], procs: dict, endpoints: Endpoints, progress: Progress) -> None:
+    def _wait_ready(self, todo: Sequence[StandIn], procs: dict, state: dict[str, Running],
+                    progress: Progress) -> None:
+        """Until each has answered its readiness check on its own (internal) address, then run its setup."""
         pending = {s.name: s for s in todo}
         timeout = max((s.start_timeout_s for s in todo), default=0)
         deadline = time.monotonic() + timeout
@@ -155,9 +213,10 @@ class Supervisor:
                 if code is not None:
                     raise UserError(f"{name} exited during start (exit code {code})",
                                     hint=f"read {_rel(s.log_path)}")
-                if s.is_ready(endpoints[name]):
-                    s.after_ready(endpoints[name])
-                    progress(f"{name} ready at {endpoints[name]}")
+                internal = state[name].internal_url or state[name].url
+                if s.is_ready(internal):
+                    s.after_ready(internal)
+                    progress(f"{name} ready at {state[name].url}")
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 names = ", ".join(pending)
@@ -193,6 +252,13 @@ class Supervisor:
 def _alive(r: Running) -> bool:
     """True when the leader is still the process we started (same start time), not a reused pid."""
     return same_process(r.pid, r.create_time)
+
+
+def _live(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _family(r: Running) -> list[psutil.Process]:
@@ -231,15 +297,32 @@ def _stop(*targets: Running, timeout: float = 10.0) -> None:
     psutil.wait_procs(left, timeout=timeout)
 
 
-def _choose_ports(todo: Sequence[StandIn], taken: set[int]) -> dict[str, int]:
-    chosen: dict[str, int] = {}
-    for s in todo:
-        port = s.port if s.port and s.port not in taken and port_free(s.port) else free_port()
+def plan_ports(s: StandIn, taken: set[int], fronted: bool, owned: AbstractSet[int] = frozenset()
+               ) -> tuple[dict[str, int], dict[str, int]]:
+    """Public and internal port of each of ``s``'s routes: the configured public port unless it is taken (a port
+    in ``owned`` is the running front's own listener, so it is ours), and a fresh internal one behind a front
+    (the same port without one). ``taken`` grows with every choice."""
+    public, internal = {}, {}
+    for route, wanted in s.public_ports().items():
+        usable = wanted and wanted not in taken and (wanted in owned or port_free(wanted))
+        port = wanted if usable else free_port()
         while port in taken:
             port = free_port()
         taken.add(port)
-        chosen[s.name] = port
-    return chosen
+        public[route] = port
+        if fronted and not s.front:
+            inner = free_port()
+            while inner in taken:
+                inner = free_port()
+            taken.add(inner)
+            internal[route] = inner
+        else:
+            internal[route] = port
+    return public, internal
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def _rel(path: Path) -> str:

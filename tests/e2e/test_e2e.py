@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run_e2e(state_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "LASTMILE_STATE_DIR": str(state_dir)}
-    for key in ("OBJECT_STORE", "REGISTRY", "MLFLOW", "DEPLOYER"):
+    for key in ("FAULTS", "OBJECT_STORE", "REGISTRY", "MLFLOW", "DEPLOYER"):
         env[f"LASTMILE_STANDINS__{key}__PORT"] = str(free_port())
     env["LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT"] = str(free_port())
     return subprocess.run(["bash", "scripts/e2e.sh"], cwd=ROOT, env=env, capture_output=True, text=True,

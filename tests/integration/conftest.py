@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def settings_for(state_dir: Path, **extra: str):
     environ = {
         "LASTMILE_STATE_DIR": str(state_dir),
+        "LASTMILE_STANDINS__FAULTS__PORT": str(free_port()),
         "LASTMILE_STANDINS__OBJECT_STORE__PORT": str(free_port()),
         "LASTMILE_STANDINS__REGISTRY__PORT": str(free_port()),
         "LASTMILE_STANDINS__MLFLOW__PORT": str(free_port()),

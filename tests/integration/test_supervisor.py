@@ -48,7 +48,7 @@ def test_up_reuses_restarts_and_down_leaves_nothing(tmp_path, budget):
         family.append(healed["registry"].pid)
     finally:
         stopped = h.supervisor.down()
-    assert stopped == ["deployer", "mlflow", "object_store", "registry"]
+    assert stopped == ["deployer", "faults", "mlflow", "object_store", "registry"]
     assert _pids_alive(family) == []
     assert {s.state for s in h.supervisor.status(standins)} == {"stopped"}
 
@@ -142,3 +142,65 @@ def test_objects_outlive_down_and_up(tmp_path):
         assert again.head("lastmile-test", "gone.txt") is None
     finally:
         supervisor.down()
+
+
+def test_a_killed_leader_s_children_are_stopped_with_it_and_up_starts_one_server(tmp_path):
+    """MLflow's reported pid is a launcher whose uvicorn child serves: killing the launcher alone must not leave
+    a second server on the same SQLite files after `up`, nor a leftover that `down` never stops."""
+    h = build(settings_for(tmp_path / ".lastmile"))
+    standins = h.standins()
+    first = {s.name: s for s in h.supervisor.up(standins)}
+    try:
+        leader = psutil.Process(first["mlflow"].pid)
+        children = leader.children(recursive=True)
+        assert children, "MLflow serves from a child process"
+        leader.kill()
+        leader.wait(10)
+        status = {s.name: s for s in h.supervisor.status(standins)}["mlflow"]
+        assert status.state == "dead" and status.action == "leftovers running"
+        healed = {s.name: s for s in h.supervisor.up(standins)}["mlflow"]
+        assert healed.action == "restarted"
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        home = str(tmp_path / ".lastmile" / "mlflow")
+        servers = [p for p in psutil.process_iter(["cmdline"]) if "mlflow" in " ".join(p.info["cmdline"] or [])
+                   and home in " ".join(p.info["cmdline"] or [])]
+        assert len({p.pid for p in servers} - {c.pid for c in psutil.Process(healed.pid).children(True)}) <= 1
+    finally:
+        h.supervisor.down()
+    assert not [p for p in psutil.process_iter() if _cwd_under(p, tmp_path)]
+
+
+def test_every_route_goes_through_the_fault_proxy(tmp_path):
+    """Clients get the fault proxy's ports; the servers listen elsewhere; a toxic on a route slows real calls."""
+    import httpx
+
+    from adapters.local.faultproxy.client import FaultProxyClient
+
+    h = build(settings_for(tmp_path / ".lastmile"))
+    h.supervisor.up(h.standins())
+    try:
+        public, internal = h.endpoints(), h.supervisor.internal_endpoints()
+        assert set(public.urls) >= {"faults", "object_store", "registry", "mlflow", "deployer", "service"}
+        for route in ("object_store", "registry", "mlflow", "deployer", "service"):
+            assert public[route] != internal[route], route
+        with FaultProxyClient(public["faults"]) as proxies:
+            assert {p.listen for p in proxies.proxies().values()} >= {
+                public[r].removeprefix("http://") for r in ("object_store", "registry", "mlflow")}
+            proxies.add_toxic("mlflow", "latency", {"latency": 400}, name="slow")
+            started = time.monotonic()
+            assert httpx.get(public["mlflow"] + "/health", timeout=10).status_code == 200
+            slowed = time.monotonic() - started
+            proxies.remove_toxic("mlflow", "slow")
+            started = time.monotonic()
+            httpx.get(internal["mlflow"] + "/health", timeout=10)
+            direct = time.monotonic() - started
+        assert slowed >= 0.4 > direct
+    finally:
+        h.supervisor.down()
+
+
+def _cwd_under(process: psutil.Process, root: Path) -> bool:
+    try:
+        return process.cwd().startswith(str(root))
+    except psutil.Error:
+        return False

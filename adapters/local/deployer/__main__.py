@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.local.deployer.controller import Deployment, NoPreviousRevision
 from adapters.local.deployer.proxy import ServiceProxy
 from adapters.local.deployer.replicas import RevisionSpec
+from adapters.local.deployer.routes import ReplicaRoutes
 from harness.infra import logs
 
 
@@ -92,9 +93,10 @@ def _revision(spec: RevisionSpec) -> dict:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable)
+    deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable,
+                            ReplicaRoutes(args.fault_proxy))
     token_sha256 = Path(args.token_sha256_file).read_text().strip()
-    service_url = f"http://127.0.0.1:{args.service_port}"
+    service_url = args.service_url or f"http://127.0.0.1:{args.service_port}"
     proxy = ServiceProxy(deployment)
     servers = [
         uvicorn.Server(uvicorn.Config(admin_app(deployment, token_sha256, service_url), host="127.0.0.1", port=args.port,
@@ -124,6 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m adapters.local.deployer", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="admin API port")
     parser.add_argument("--service-port", type=int, required=True, help="the deployment's stable endpoint")
+    parser.add_argument("--service-url", help="where clients reach it (through a fault proxy); default: its port")
+    parser.add_argument("--fault-proxy", help="the fault proxy's API: the Service reaches each replica through it")
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--token-sha256-file", required=True, help="hex SHA-256 of the admin API's bearer token")
     parser.add_argument("--name", default="lastmile")

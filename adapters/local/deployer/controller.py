@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from adapters.local.deployer.replicas import Launcher, Replica, RevisionSpec, Standby, stop
+from adapters.local.deployer.routes import ReplicaRoutes
 from harness.infra.processes import free_port
 
 log = logging.getLogger("lastmile.deployer")
@@ -45,7 +46,8 @@ class NoPreviousRevision(Exception):
 class Deployment:
     """One named deployment: its revisions, its replicas and the reconcile loop that keeps them."""
 
-    def __init__(self, name: str, state_dir: Path, replicas: int, max_surge: int, max_unavailable: int):
+    def __init__(self, name: str, state_dir: Path, replicas: int, max_surge: int, max_unavailable: int,
+                 routes: ReplicaRoutes | None = None):
         self.name = name
         self.state_file = state_dir / f"{name}.json"
         self.desired = replicas
@@ -64,6 +66,7 @@ class Deployment:
         self.standby: Standby | None = None
         self._standby_retry_at = 0.0
         self._client = httpx.AsyncClient(timeout=2.0)
+        self.routes = routes or ReplicaRoutes(None)
         self._load()
 
     # desired state ------------------------------------------------------------------------------
@@ -99,6 +102,11 @@ class Deployment:
             self._rollout.cancel()  # a newer order supersedes the rollout under way
         self.current = spec
         self._save()
+        standby, self.standby = self.standby, None
+        if standby is not None and standby.revision != spec.number:
+            self._background(stop(standby.proc))  # a spare of the old revision would only take CPU from the new
+        elif standby is not None:
+            self.standby = standby
         self._rollout = asyncio.create_task(self._converge(spec))
 
     async def _converge(self, spec: RevisionSpec) -> None:
@@ -134,6 +142,7 @@ class Deployment:
             pod = reuse
             pod.port, pod.state, pod.ready_since = free_port(), "starting", None
         await self.launcher.start(spec, pod, self._take_standby(spec))
+        pod.route_url = await self.routes.route(pod)
         return pod
 
     def _take_standby(self, spec: RevisionSpec) -> Standby | None:
@@ -177,6 +186,7 @@ class Deployment:
         await stop(pod.proc)
         if pod in self.pods:
             self.pods.remove(pod)
+        await self.routes.forget(pod)
 
     async def reconcile_forever(self) -> None:
         while True:
@@ -195,6 +205,7 @@ class Deployment:
             spec = self._spec(pod.revision)
             if spec is None:
                 self.pods.remove(pod)
+                await self.routes.forget(pod)
                 continue
             pod.restarts += 1
             await self._spawn(spec, reuse=pod)

@@ -52,7 +52,8 @@ class ServiceProxy:
             tried.add(pod.name)
             pod.inflight += 1
             try:
-                response = await self._client.request(scope["method"], pod.url + path, headers=headers, content=body)
+                response = await self._client.request(scope["method"], (pod.route_url or pod.url) + path,
+                                                      headers=headers, content=body)
             except _UNREACHED:
                 continue
             finally:

@@ -46,6 +46,7 @@ class Replica:
     ready_since: float | None = None
     inflight: int = 0
     last_exit: int | None = None
+    route_url: str | None = None  # where the Service sends its traffic (a fault-proxy route, or ``url``)
 
     @property
     def url(self) -> str:
