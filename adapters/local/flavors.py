@@ -206,10 +206,18 @@ def s3_credentials(store: S3Store, h: Harness) -> tuple[Secret | None, Secret | 
 
 
 def job_environment(h: Harness) -> dict[str, str]:
-    """What a training job needs to reach MLflow and object storage (credentials included: never journaled)."""
+    """What a training job needs to reach MLflow and object storage (credentials included: never journaled).
+
+    It also sets MLflow's HTTP client limits. MLflow's defaults (7 retries, backoff factor 2, 120 s a request)
+    keep a job retrying a dead server for about 4 minutes; with 2 retries, factor 1 and 10 s a refused
+    connection fails after 3 attempts and 2-4 s of backoff, a server that accepts but never answers after
+    3 x 10 s plus that backoff, while a busy server still gets 10 s a request and two retries (429 and 5xx
+    answers included)."""
     ports = h.settings.ports
     env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(ports.model_registry, "tracking_uri", None)),
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+           "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
     credentials = mlflow_credentials(h)
     if credentials is not None:
         env["MLFLOW_TRACKING_USERNAME"] = credentials[0]

@@ -9,15 +9,15 @@ import typer
 from rich.live import Live
 
 from harness.cli.context import err, harness, out
-from harness.cli.views import events_table, runs_table, stage_table
-from harness.domain.errors import UserError
+from harness.cli.views import error_lines, events_table, runs_table, stage_table, why_nothing
+from harness.domain.errors import LastmileError, UserError
 from harness.domain.promotion import promote, rollback
 from harness.infra import git_hook
+from harness.infra.locks import Holder, RunLocked
 from harness.pipeline import datasets
 from harness.pipeline import journal as journal_mod
 from harness.pipeline.journal import RunRecord
-from harness.pipeline.rollout import RolloutFailed
-from harness.pipeline.runner import Pipeline, RunOptions, StageFailed
+from harness.pipeline.runner import Pipeline, RunOptions
 from harness.pipeline.stages import NAMES, describe
 
 RUN_HELP = ("Run the pipeline through the profile's ports; exit 1 when a stage fails.\n\n"
@@ -34,27 +34,30 @@ def run(
     until: str = typer.Option(NAMES[-1], "--until", metavar="STAGE",
                               help=f"Stop after this stage: {', '.join(NAMES)}."),
     as_json: bool = typer.Option(False, "--json", help="Print the run journal as JSON (for CI)."),
+    no_wait: bool = typer.Option(False, "--no-wait",
+                                 help="When another run holds this state directory, refuse instead of waiting."),
 ) -> None:
     if until not in NAMES:
         raise UserError(f"--until {until}: no such stage", hint=f"the stages are {', '.join(NAMES)}", exit_code=2)
     h = harness()
     live = None if as_json or not out.is_terminal else Live(console=out, refresh_per_second=4)
-    pipeline = Pipeline(h, on_change=_redraw(live))
+    pipeline = Pipeline(h, on_change=_redraw(live), on_wait=_waiting(live))
     record = None
     try:
         if live:
             live.start()
-        record = pipeline.run(RunOptions(force=force, until=until))
-    except (StageFailed, RolloutFailed) as exc:
+        record = pipeline.run(RunOptions(force=force, until=until, wait=not no_wait))
+    except RunLocked:
+        raise
+    except LastmileError as exc:
         if live:
             live.stop()
             live = None
-        _report(journal_mod.history(pipeline.runs_dir)[0], as_json)
-        err.print(f"lastmile: error: {str(exc).splitlines()[0]}", style="red", highlight=False)
-        tail = "\n".join(str(exc).splitlines()[1:])
-        if tail:
-            err.print(tail, highlight=False, markup=False)
-        raise typer.Exit(1) from None
+        if pipeline.last is not None:
+            _report(pipeline.last, as_json)
+        for i, line in enumerate(error_lines(exc, pipeline.last)):
+            err.print(line, style="red" if i == 0 else None, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         if live:
             live.stop()
@@ -66,7 +69,8 @@ def run(
             live.stop()
     _report(record, as_json, printed=not as_json and out.is_terminal)
     if record.status == "nothing-to-do":
-        err.print(f"nothing to do: {record.summary.get('reason', '')} {_why_nothing(pipeline)}")
+        err.print(f"nothing to do: {record.summary.get('reason', '')} "
+                  f"{why_nothing(record, journal_mod.history(pipeline.runs_dir))}", highlight=False, markup=False)
 
 
 def _redraw(live: Live | None):
@@ -75,12 +79,12 @@ def _redraw(live: Live | None):
     return lambda record: live.update(stage_table(record))
 
 
-def _why_nothing(pipeline: Pipeline) -> str:
-    runs = journal_mod.history(pipeline.runs_dir)
-    failed = next((r for r in runs[1:] if r.status != "nothing-to-do"), None)
-    if failed is not None and failed.status in ("failed", "interrupted"):
-        return f"(the last run, {failed.run_id}, {failed.status}: `lastmile run --force` runs it again)"
-    return "(--force runs anyway)"
+def _waiting(live: Live | None):
+    def say(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another run"
+        line = f"lastmile: waiting for {who} to finish (one run at a time per state directory)"
+        (live.console if live else err).print(line, style="yellow", highlight=False, markup=False)
+    return say
 
 
 @runs_app.callback()
@@ -123,10 +127,13 @@ def _load(run_id: str) -> RunRecord:
 
 @data_app.command("seed")
 def data_seed() -> None:
-    """Upload the default dataset (scikit-learn's iris) under its sha256; a no-op when already there."""
+    """Upload the default dataset (scikit-learn's iris) under its sha256; a no-op when already there and intact,
+    a replacement (said so) when the stored copy no longer matches its sha256."""
     h = harness()
-    ref, uploaded = datasets.seed(h.object_store, h.settings.buckets.data)
-    print(f"{'uploaded' if uploaded else 'already there'}: {ref.uri} ({ref.size} bytes)")
+    seeded = datasets.seed(h.object_store, h.settings.buckets.data)
+    done = "replaced" if seeded.replaced_corrupted else "uploaded" if seeded.uploaded else "already there"
+    note = f"; {seeded.note}" if seeded.replaced_corrupted else ""
+    print(f"{done}: {seeded.ref.uri} ({seeded.ref.size} bytes){note}")
 
 
 @model_app.command("promote")

@@ -1,12 +1,15 @@
-"""Rich views of runs: the live stage table and the run listings."""
+"""Rich views of runs: the live stage table, the run listings, and the lines that end a failed run."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
+from harness.domain.diagnosis import diagnose
+from harness.domain.errors import LastmileError
 from harness.domain.records import LogEvent
 from harness.pipeline.journal import RunRecord
 
@@ -31,9 +34,13 @@ def stage_table(run: RunRecord) -> Table:
     for stage in run.stages.values():
         seconds = stage.seconds if stage.seconds is not None else (
             time.time() - stage.started if stage.started else None)
-        details = stage.error.splitlines()[0] if stage.error else _details(stage.name, stage.outputs)
+        if stage.error:
+            cause = f"[{stage.diagnosis['cause']}] " if stage.diagnosis else ""
+            details = cause + stage.error.splitlines()[0]
+        else:
+            details = _details(stage.name, stage.outputs)
         table.add_row(stage.name, f"[{_STYLE.get(stage.status, '')}]{stage.status}[/]",
-                      "" if seconds is None else f"{seconds:.1f}", details)
+                      "" if seconds is None else f"{seconds:.1f}", escape(details))
     return table
 
 
@@ -73,5 +80,27 @@ def events_table(run_id: str, events: list[LogEvent]) -> Table:
         table.add_column(column, overflow="fold")
     for e in events:
         details = ", ".join(f"{k}={v}" for k, v in e.fields.items() if v not in ("", None))
-        table.add_row(time.strftime("%H:%M:%S", time.localtime(e.time)), e.level, e.event, details)
+        table.add_row(time.strftime("%H:%M:%S", time.localtime(e.time)), e.level, e.event, escape(details))
     return table
+
+
+def error_lines(exc: LastmileError, run: RunRecord | None = None) -> list[str]:
+    """How ``lastmile run`` ends on an error: ``lastmile: error: [<cause>] <message>``, the evidence, then the
+    rest of the message (a failed job's log tail). The run's journal holds the diagnosis when a stage failed;
+    otherwise the error is diagnosed here."""
+    recorded = run.summary.get("diagnosis") if run is not None else None
+    diagnosis = recorded if isinstance(recorded, dict) else diagnose(exc).to_json()
+    text = exc.line() if hasattr(exc, "line") else str(exc)
+    first, *rest = text.splitlines() or [type(exc).__name__]
+    return [f"lastmile: error: [{diagnosis['cause']}] {first}", f"evidence: {diagnosis['evidence']}", *rest]
+
+
+def why_nothing(run: RunRecord, runs: list[RunRecord]) -> str:
+    """Why a run found nothing to do although the one before it did not succeed: the last run that did
+    something (``runs`` newest first, ``run`` among them or not) failed or was interrupted, and only
+    ``--force`` runs it again, since nothing changed since the last good commit."""
+    before = [r for r in runs if r.run_id != run.run_id and r.started <= run.started]
+    last = next((r for r in before if r.status != "nothing-to-do"), None)
+    if last is not None and last.status in ("failed", "interrupted"):
+        return f"(the last run, {last.run_id}, {last.status}: `lastmile run --force` runs it again)"
+    return "(--force runs anyway)"

@@ -33,11 +33,24 @@ class ConfigError(UserError):
 
 
 class UnreachableError(UserError):
-    """A service the harness needs did not answer; the message names the endpoint."""
+    """A service the harness needs did not answer; the message names the endpoint, and ``url`` holds it when
+    the raiser gives it (a diagnosis then needs no parsing)."""
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str | None = None,
+                 exit_code: int | None = None):
+        super().__init__(message, hint=hint, exit_code=exit_code)
+        self.url = url
 
 
 class AuthError(UserError):
-    """A service refused our credentials."""
+    """A service refused our credentials. ``secret_ref`` names the secret reference that holds them (never the
+    value) and ``url`` the service, when the raiser knows them."""
+
+    def __init__(self, message: str, *, secret_ref: str | None = None, url: str | None = None,
+                 hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message, hint=hint, exit_code=exit_code)
+        self.secret_ref = secret_ref
+        self.url = url
 
 
 class NotFound(LastmileError):

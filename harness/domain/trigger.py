@@ -75,12 +75,19 @@ def select(paths: Iterable[str], include: Iterable[str], exclude: Iterable[str] 
     return chosen
 
 
-def plan_builds(changes: ChangeSet, cfg: FilterRules, *, force: bool = False) -> BuildPlan:
-    """Decide the builds for ``changes``: both on a first run (no base) or when forced, else by the filters."""
+def plan_builds(changes: ChangeSet, cfg: FilterRules, *, force: bool = False, since: str | None = None) -> BuildPlan:
+    """Decide the builds for ``changes``: both when forced or when there is no base, else by the filters.
+
+    ``since`` is the commit the changes were asked for (the last good run's); when the source answered without
+    a base although one was asked for, that commit is no longer in history and the reason says so, rather
+    than calling it a first run."""
     training = tuple(select(changes.paths, cfg.training_paths, cfg.exclude))
     serving = tuple(select(changes.paths, cfg.serving_paths, cfg.exclude))
     if force:
         return BuildPlan(True, True, training, serving, "forced")
+    if changes.base is None and since:
+        reason = f"the last good commit {since[:12]} is no longer in history; building everything"
+        return BuildPlan(True, True, training, serving, reason)
     if changes.base is None:
         return BuildPlan(True, True, training, serving, "first run")
     if not training and not serving:

@@ -1,7 +1,8 @@
 """The run journal: ``<state_dir>/runs/<run-id>/journal.json``, rewritten atomically at every change.
 
 Per stage it records status, start, end, inputs, outputs and error, so a run can be reproduced from
-its journal and an interrupted run says so.
+its journal and an interrupted run says so. A failed stage also records its diagnosis (cause and evidence,
+:mod:`harness.domain.diagnosis`), as does the run's summary; journals written before diagnoses load as before.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness.domain.diagnosis import Context, diagnose
 from harness.domain.records import LogEvent
 from harness.pipeline.stages import NAMES
 
@@ -29,6 +31,8 @@ class StageRecord:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    diagnosis: dict[str, str] | None = None
+    """``{"cause", "evidence"}`` when the stage failed."""
 
     @property
     def seconds(self) -> float | None:
@@ -50,18 +54,25 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        stages = {n: StageRecord(**s) for n, s in data.pop("stages", {}).items()}
+        known = {f.name for f in fields(StageRecord)}
+        stages = {n: StageRecord(**{k: v for k, v in s.items() if k in known})
+                  for n, s in data.pop("stages", {}).items()}
         return cls(stages=stages, **data)
+
+
+def new_run_id() -> str:
+    """A run id: the local start time and four random hex digits (``20261127-141502-a3f9``)."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
 class Journal:
     """Writes one run's record; ``on_change`` lets a live view redraw."""
 
     def __init__(self, runs_dir: Path, profile: str, on_change: Callable[[RunRecord], None] = lambda _: None,
-                 emit: Callable[[LogEvent], None] = lambda _: None, **context: Any):
+                 emit: Callable[[LogEvent], None] = lambda _: None, run_id: str | None = None, **context: Any):
         """``emit`` receives an event at every stage change (the profile's LogSink); ``context`` (the profile's
-        flavors and endpoints) is recorded in the summary from the start."""
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        flavors and endpoints) is recorded in the summary from the start. ``run_id`` defaults to a new one."""
+        run_id = run_id or new_run_id()
         self.path = runs_dir / run_id / "journal.json"
         self.record = RunRecord(run_id, profile, stages={n: StageRecord(n) for n in NAMES}, summary=dict(context))
         self._on_change = on_change
@@ -90,6 +101,8 @@ class Journal:
             raise
         except BaseException as exc:
             rec.status, rec.error = "failed", str(exc) or type(exc).__name__
+            rec.diagnosis = diagnose(exc, Context(stage=name)).to_json()
+            self.record.summary["diagnosis"] = {"stage": name, **rec.diagnosis}
             raise
         else:
             if rec.status == "running":
@@ -97,8 +110,10 @@ class Journal:
         finally:
             rec.ended = time.time()
             self.save()
+            failure = {"diagnosis": rec.diagnosis} if rec.status == "failed" else {}
             self.event(f"stage.{rec.status}", "error" if rec.status == "failed" else "info", stage=name,
-                       seconds=round(rec.ended - rec.started, 3), error=(rec.error or "").partition("\n")[0][:300])
+                       seconds=round(rec.ended - rec.started, 3), error=(rec.error or "").partition("\n")[0][:300],
+                       **failure)
 
     def skip(self, name: str, reason: str) -> None:
         rec = self.record.stages[name]

@@ -2,7 +2,9 @@
 
 trigger -> build -> artifacts -> training -> registry -> deployment -> observation
 (:mod:`harness.pipeline.stages`). Each stage writes its inputs and outputs to the run journal and an event to the
-profile's log sink; the first failure ends the run with that stage FAILED and nothing promoted.
+profile's log sink; the first failure ends the run with that stage FAILED, diagnosed, and nothing promoted.
+One run at a time per state directory: a run holds ``<state_dir>/run.lock`` from before it reads the last good
+run until its journal is finished (:mod:`harness.infra.locks`).
 """
 
 from __future__ import annotations
@@ -13,22 +15,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.bootstrap import Harness
+from harness.domain.diagnosis import Diagnosis, diagnose, diagnose_job
 from harness.domain.errors import LastmileError, NotFound
 from harness.domain.gate import decide
-from harness.domain.promotion import promote
+from harness.domain.promotion import CHAMPION, PREVIOUS, promote
 from harness.domain.records import ArtifactRef, JobSpec, JobState
 from harness.domain.trigger import BuildPlan, nothing_to_do, plan_builds
+from harness.infra.locks import Holder, RunLock
 from harness.pipeline import datasets
 from harness.pipeline import journal as journal_mod
 from harness.pipeline.delivery import deploy_stage, observe_stage
-from harness.pipeline.journal import Journal, RunRecord
+from harness.pipeline.journal import Journal, RunRecord, new_run_id
+from harness.pipeline.rollout import RolloutFailed
 from harness.pipeline.stages import NAMES, through
 
 BUILDS = ("training", "serving")
 
 
+LOG_TAIL_SHOWN, LOG_TAIL_READ = 15, 40
+"""Lines of a failed job's log shown in its error, and read to diagnose it (a traceback runs long)."""
+
+
 class StageFailed(LastmileError):
-    """A stage ended in failure; the journal holds the details."""
+    """A stage ended in failure; the journal holds the details. ``diagnosis`` is set where the stage knew more
+    than its message says (a job's exit code and log)."""
+
+    def __init__(self, message: str, diagnosis: Diagnosis | None = None):
+        super().__init__(message)
+        self.diagnosis = diagnosis
 
 
 @dataclass(frozen=True)
@@ -38,73 +52,112 @@ class RunOptions:
     """The last stage to run; the ones after it are skipped ("not requested")."""
     context: dict[str, Any] = field(default_factory=dict)
     """Recorded in the journal's summary from the start, beside the flavor of each port."""
+    wait: bool = True
+    """When another run holds the state directory's run lock: wait for it (True) or raise ``RunLocked``."""
 
 
 class Pipeline:
-    def __init__(self, harness: Harness, on_change: Callable[[RunRecord], None] = lambda _: None):
+    """The seven stages over one harness's ports. ``on_change`` sees the record at every journal change;
+    ``on_wait`` is called once with the holder when the run has to wait for another run's lock."""
+
+    def __init__(self, harness: Harness, on_change: Callable[[RunRecord], None] = lambda _: None,
+                 on_wait: Callable[[Holder | None], None] = lambda _: None):
         self.h = harness
         self.settings = harness.settings
         self.runs_dir = self.settings.state_dir / "runs"
         self.on_change = on_change
+        self.on_wait = on_wait
+        self.last: RunRecord | None = None
+        """The record of the latest run this pipeline started (also when that run raised)."""
 
     def run(self, options: RunOptions = RunOptions()) -> RunRecord:
+        """Run the stages up to ``options.until`` under the run lock; the finished journal record."""
         wanted = through(options.until)
+        run_id = new_run_id()
+        lock = RunLock(self.settings.state_dir / "run.lock")
+        with lock.held(run_id, wait=options.wait, on_wait=self.on_wait):
+            return self._locked(run_id, options, wanted)
+
+    def _locked(self, run_id: str, options: RunOptions, wanted: tuple[str, ...]) -> RunRecord:
         ports = self.settings.ports
         flavors = {port: getattr(ports, port).flavor for port in type(ports).model_fields}
         journal = Journal(self.runs_dir, self.settings.profile, on_change=self.on_change,
-                          emit=self.h.log_sink.emit, ports=flavors, **options.context)
+                          emit=self.h.log_sink.emit, run_id=run_id, ports=flavors, **options.context)
+        self.last = journal.record
         previous = journal_mod.last_good(self.runs_dir)
+        summary: dict[str, Any] = {}
         try:
-            plan, commit = self._trigger(journal, previous, options.force)
+            plan, summary["commit"] = self._trigger(journal, previous, options.force)
             if nothing_to_do(plan):
                 for name in NAMES[1:]:
                     journal.skip(name, "nothing to do")
-                return journal.finish("nothing-to-do", commit=commit, reason=plan.reason,
+                return journal.finish("nothing-to-do", commit=summary["commit"], reason=plan.reason,
                                       builds=previous.summary.get("builds", {}) if previous else {})
-            summary = self._rest(journal, plan, commit, previous, wanted)
+            self._rest(journal, plan, previous, wanted, summary)
         except KeyboardInterrupt:
-            journal.finish("interrupted")
+            journal.finish("interrupted", **summary)
             raise
-        except BaseException:
-            journal.finish("failed")
+        except BaseException as exc:
+            if "diagnosis" not in journal.record.summary:
+                journal.record.summary["diagnosis"] = {"stage": None, **diagnose(exc).to_json()}
+            journal.finish("failed", **summary)
             raise
         for name in NAMES:
             if name not in wanted:
                 journal.skip(name, f"not requested (the run stopped after {options.until})")
-        return journal.finish("succeeded", commit=commit, **summary)
+        return journal.finish("succeeded", **summary)
 
-    def _rest(self, journal: Journal, plan: BuildPlan, commit: str, previous: RunRecord | None,
-              wanted: tuple[str, ...]) -> dict[str, Any]:
-        """Stages 2 to 7, as far as ``wanted`` goes; the summary of what they did."""
-        summary: dict[str, Any] = {}
+    def _rest(self, journal: Journal, plan: BuildPlan, previous: RunRecord | None, wanted: tuple[str, ...],
+              summary: dict[str, Any]) -> None:
+        """Stages 2 to 7, as far as ``wanted`` goes, adding what they did to ``summary`` as they go (a failed
+        run's journal then still says what moved before the failure)."""
+        commit = summary["commit"]
         if "build" not in wanted:
-            return summary
+            return
         summary["builds"] = builds = self._build(journal, plan, previous)
         if "artifacts" not in wanted:
-            return summary
+            return
         summary["dataset"] = dataset = self._artifacts(journal)
         if "training" not in wanted:
-            return summary
+            return
         trained = self._training(journal, commit, builds["training"], dataset)
         summary["model_version"] = trained["model_version"]
         if "registry" not in wanted:
-            return summary
-        summary["promoted"] = self._registry(journal, trained)["promoted"]
+            return
+        outcome = self._registry(journal, trained)
+        summary.update(promoted=outcome["promoted"], champion=outcome["champion"], previous=outcome["previous"])
         if "deployment" not in wanted:
-            return summary
-        deployed = deploy_stage(self.h, journal, builds["serving"])
+            return
+        try:
+            deployed = deploy_stage(self.h, journal, builds["serving"])
+        except RolloutFailed:
+            summary.update(self._serving_after_rollback(journal))
+            raise
         summary.update(endpoint=deployed["endpoint"], revision=deployed["revision"],
                        deployed_version=deployed["model_version"])
         if "observation" in wanted:
             summary["sample"] = observe_stage(self.h, journal, deployed)["sample"]
-        return summary
+
+    def _serving_after_rollback(self, journal: Journal) -> dict[str, Any]:
+        """What serves once a rollout was rolled back, recorded on the deployment stage too; {} when the
+        deployer cannot say."""
+        try:
+            status = self.h.deployer.status(self.settings.project)
+        except LastmileError:
+            return {}
+        revision = status.revision
+        serving = {"serving_version": revision.model_version if revision else None,
+                   "serving_revision": revision.number if revision else None}
+        journal.record.stages["deployment"].outputs.update(serving)
+        journal.save()
+        return serving
 
     # stages --------------------------------------------------------------------------------------
     def _trigger(self, journal: Journal, previous: RunRecord | None, force: bool) -> tuple[BuildPlan, str]:
         since = previous.summary.get("commit") if previous else None
         with journal.stage("trigger", since=since, force=force) as rec:
             changes = self.h.source_trigger.changes(since)
-            plan = plan_builds(changes, self.settings.ports.source_trigger, force=force)
+            plan = plan_builds(changes, self.settings.ports.source_trigger, force=force, since=since)
             rec.outputs.update(commit=changes.head, base=changes.base, changed=len(changes.paths),
                                training=plan.training, serving=plan.serving, reason=plan.reason)
             return plan, changes.head
@@ -127,9 +180,16 @@ class Pipeline:
     def _artifacts(self, journal: Journal) -> dict[str, Any]:
         bucket = self.settings.buckets.data
         with journal.stage("artifacts", bucket=bucket, dataset="iris") as rec:
-            ref, uploaded = datasets.seed(self.h.object_store, bucket)
-            dataset = {"uri": ref.uri, "sha256": ref.sha256, "size": ref.size, "uploaded": uploaded}
+            seeded = datasets.seed(self.h.object_store, bucket)
+            ref = seeded.ref
+            dataset = {"uri": ref.uri, "sha256": ref.sha256, "size": ref.size, "uploaded": seeded.uploaded}
+            if seeded.replaced_corrupted:
+                dataset["replaced_corrupted"] = True
+            if seeded.note:
+                dataset["note"] = seeded.note
             rec.outputs.update(dataset)
+            if seeded.replaced_corrupted:
+                journal.event("dataset.replaced", "warning", stage="artifacts", uri=ref.uri, note=seeded.note)
             return dataset
 
     def _training(self, journal: Journal, commit: str, build: dict[str, Any], dataset: dict[str, Any]) -> dict:
@@ -156,8 +216,10 @@ class Pipeline:
                 raise
             rec.outputs.update(state=job.state.value, exit_code=job.exit_code)
             if job.state is not JobState.SUCCEEDED:
-                tail = self.h.job_runner.log_tail(job.run_id, 15)
-                raise StageFailed(f"training job {job.state.value}: {job.message}\n{tail}")
+                tail = self.h.job_runner.log_tail(job.run_id, LOG_TAIL_READ)
+                shown = "\n".join(tail.splitlines()[-LOG_TAIL_SHOWN:])
+                raise StageFailed(f"training job {job.state.value}: {job.message}\n{shown}",
+                                  diagnosis=diagnose_job(job, tail))
             try:
                 result = json.loads(self.h.object_store.get(self.settings.buckets.data, result_key))
             except NotFound:
@@ -180,6 +242,8 @@ class Pipeline:
                 outcome = {"promoted": True, "champion": move.champion, "previous": move.previous}
             else:
                 registry.tag_version(model.name, version, "lastmile.gate", f"rejected: {decision.reason}")
-                outcome = {"promoted": False, "champion": champion.get("version")}
+                current, before = registry.by_alias(model.name, CHAMPION), registry.by_alias(model.name, PREVIOUS)
+                outcome = {"promoted": False, "champion": current.version if current else None,
+                           "previous": before.version if before else None}
             rec.outputs.update(outcome, reason=decision.reason)
             return outcome

@@ -43,6 +43,8 @@ def test_run_then_nothing_to_do_then_training_change(project, stack):
     events = [e.event for e in h.log_sink.events(first.run_id)]
     assert events[0] == "run.started" and events[-1] == "run.finished" and events.count("stage.succeeded") == 7
     assert first.summary["ports"]["deployer"] == "local"
+    assert (first.summary["champion"], first.summary["previous"], first.summary["deployed_version"]) == ("1", None, "1")
+    assert first.stages["registry"].outputs["champion"] == first.stages["deployment"].outputs["model_version"] == "1"
 
     second = Pipeline(_harness(repo, environ)).run()
     assert second.status == "nothing-to-do"
@@ -85,6 +87,9 @@ def test_failing_training_fails_at_stage_four(project):
         Pipeline(h).run()
     assert "training job FAILED" in str(caught.value) and "boom: injected failure" in str(caught.value)
     assert h.model_registry.by_alias(h.settings.model.name, "champion") is None
+    [journal] = (h.settings.state_dir / "runs").glob("*/journal.json")
+    training = json.loads(journal.read_text())["stages"]["training"]
+    assert training["diagnosis"] == {"cause": "model code", "evidence": "boom: injected failure"}
 
 
 def test_unreachable_mlflow_names_the_endpoint(project):
@@ -93,6 +98,9 @@ def test_unreachable_mlflow_names_the_endpoint(project):
     h = _harness(repo, {**environ, "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": dead})
     with pytest.raises(UnreachableError, match=f"MLflow at {dead} did not answer"):
         Pipeline(h).run()
+    [journal] = (h.settings.state_dir / "runs").glob("*/journal.json")
+    summary = json.loads(journal.read_text())["summary"]
+    assert summary["diagnosis"] == {"stage": "training", "cause": "network reachability", "evidence": dead}
 
 
 def test_unreachable_registry_names_the_endpoint(project):

@@ -46,3 +46,41 @@ def test_history_newest_first_and_last_good(tmp_path):
 
 def test_no_history(tmp_path):
     assert history(tmp_path / "none") == [] and last_good(tmp_path / "none") is None
+
+
+def test_a_failed_stage_records_its_diagnosis_in_the_stage_the_summary_and_the_event(tmp_path):
+    from harness.domain.errors import UnreachableError
+
+    events = []
+    journal = Journal(tmp_path, "local", emit=events.append)
+    with pytest.raises(UnreachableError), journal.stage("training"):
+        raise UnreachableError("MLflow at http://127.0.0.1:5000 did not answer (ConnectError)")
+    record = load(tmp_path, journal.record.run_id)
+    expected = {"cause": "network reachability", "evidence": "http://127.0.0.1:5000"}
+    assert record.stages["training"].diagnosis == expected
+    assert record.summary["diagnosis"] == {"stage": "training", **expected}
+    [failed] = [e for e in events if e.event == "stage.failed"]
+    assert failed.level == "error" and failed.fields["diagnosis"] == expected
+
+
+def test_a_succeeded_stage_has_no_diagnosis(tmp_path):
+    journal = Journal(tmp_path, "local")
+    with journal.stage("trigger"):
+        pass
+    assert load(tmp_path, journal.record.run_id).stages["trigger"].diagnosis is None
+
+
+def test_a_journal_written_before_diagnoses_still_loads(tmp_path):
+    old = {"run_id": "20260101-000000-abcd", "profile": "local", "status": "failed", "started": 1.0, "ended": 2.0,
+           "summary": {}, "stages": {"training": {"name": "training", "status": "failed", "started": 1.0,
+                                                  "ended": 2.0, "inputs": {}, "outputs": {}, "error": "boom"}}}
+    (tmp_path / old["run_id"]).mkdir()
+    (tmp_path / old["run_id"] / "journal.json").write_text(json.dumps(old))
+    record = load(tmp_path, old["run_id"])
+    assert (record.stages["training"].error, record.stages["training"].diagnosis) == ("boom", None)
+    assert [r.run_id for r in history(tmp_path)] == [old["run_id"]]
+
+
+def test_a_given_run_id_names_the_journal(tmp_path):
+    journal = Journal(tmp_path, "local", run_id="20260101-000000-beef")
+    assert journal.path == tmp_path / "20260101-000000-beef" / "journal.json" and journal.path.is_file()

@@ -122,6 +122,13 @@ def test_first_run_builds_both_even_without_matching_paths():
     assert not nothing_to_do(plan)
 
 
+def test_a_last_good_commit_gone_from_history_is_said_so_not_called_a_first_run():
+    since = "c" * 40
+    plan = plan_builds(_changes("README.md", base=None), RULES, since=since)
+    assert (plan.training, plan.serving) == (True, True)
+    assert plan.reason == "the last good commit cccccccccccc is no longer in history; building everything"
+
+
 def test_force_builds_both_when_nothing_changed():
     plan = plan_builds(_changes("README.md"), RULES, force=True)
     assert (plan.training, plan.serving, plan.reason) == (True, True, "forced")
