@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     loader = _collecting_after(load_model)
     if args.standby:
+        _log_to_stderr(settings)
         try:
             loaded = loader(settings)
         except Exception as exc:
@@ -91,12 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _log_to_stderr(settings: Settings) -> None:
+    """A standby's log lines (its load's warnings, its failure) go to stderr, since its stdout says ``warm``."""
+    from serving import logs
+
+    logs.configure(settings.log_level, {"replica": settings.replica}, handler=logs.StderrHandler)
+
+
 def _log_load_failure(settings: Settings, exc: Exception) -> None:
-    """The standby's failed load, as the one JSON line the app would log; on stderr, since stdout says ``warm``."""
+    """The standby's failed load, as the one JSON line the app would log."""
+    import logging
+
     from serving import logs
     from serving.model import ModelLoadError, load_failure_fields
 
-    logger = logs.configure(settings.log_level, {"replica": settings.replica}, handler=logs.StderrHandler)
+    logger = logging.getLogger(logs.LOGGER_NAME)
     logger.error("model not loaded", exc_info=None if isinstance(exc, ModelLoadError) else exc,
                  extra={"fields": load_failure_fields(settings, exc)})
 

@@ -5,7 +5,8 @@ then serves that version until it restarts, whatever happens to the alias. The s
 (``mlflow.sklearn.load_model``) so that ``predict_proba`` is at hand and no pandas frame is needed per request;
 the MLflow signature gives the column order and types. MLflow is imported here lazily, only when loading, and
 not at all when ``settings.model_dir`` names a model the deployer already downloaded (see :mod:`serving.model_dir`).
-Either way the loaded version is then checked against ``settings.reference`` (see :mod:`serving.reference`). What
+Either way the files are first checked against the digests training recorded (see :mod:`serving.digests`), and
+the loaded version is then checked against ``settings.reference`` (see :mod:`serving.reference`). What
 both loaders build, :class:`ServedModel`, lives in :mod:`serving.served`; it is re-exported here.
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 
+from serving.digests import check_model_files
 from serving.reference import check_reference
 from serving.schema import Schema
 from serving.served import ModelError, ModelLoadError, ServedModel, choose_input_form, input_schema, probe_rows
@@ -73,6 +76,7 @@ def load_registered_model(settings: Settings) -> ServedModel:
         # Through the version's artifact location, not models:/ (which MLflow resolves against its global registry).
         location = client.get_model_version_download_uri(name, version.version)
         path = download_artifacts(artifact_uri=location, dst_path=local_dir, tracking_uri=settings.tracking_uri)
+        check_model_files(Path(path), dict(version.tags or {}), pinned)
         info = Model.load(path)
         if "sklearn" not in info.flavors:
             raise ModelLoadError(f"{pinned} has no sklearn flavor (flavors: {', '.join(info.flavors)})")

@@ -8,7 +8,8 @@ record of the version: ``{"name", "version", "run_id", "source", "tags"}``. Its 
 The estimator is deserialized as ``mlflow.sklearn.load_model`` deserializes it: the same formats, refused
 altogether when ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` is false (skops included), and for skops the same trusted
 types: skops' defaults plus the ``skops_trusted_types`` recorded in ``MLmodel``, nothing more. MLflow's Databricks
-exemptions from that switch are not reproduced, and a model logged with ``code_paths`` is refused.
+exemptions from that switch are not reproduced, and a model logged with ``code_paths`` is refused. Before any of
+it, every file is checked against the digests in the ``lastmile.files`` tag (see :mod:`serving.digests`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from serving.digests import check_model_files
 from serving.schema import Schema
 from serving.served import ModelLoadError, ServedModel, choose_input_form, input_schema, probe_rows
 from serving.settings import Settings
@@ -38,6 +40,7 @@ def load_model_dir(settings: Settings) -> ServedModel:
     directory = Path(settings.model_dir)
     uri = settings.model_uri
     record = read_version_record(directory, settings)
+    check_model_files(directory, record["tags"], uri)
     mlmodel = _read_mlmodel(directory)
     flavors = mlmodel.get("flavors") or {}
     if "sklearn" not in flavors:

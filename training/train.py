@@ -9,14 +9,18 @@ Environment: ``MLFLOW_TRACKING_URI`` (artifacts go through the server's proxy), 
 ``{"run_id": ..., "model_version": ..., "metrics": {...}, "champion": ...}``, also written to ``--result-uri``.
 With ``--champion-alias``, the model behind that alias is scored on the same held-out rows
 (``champion: {"version", "run_id", "metrics"}``, or null when there is none), so a promotion gate compares
-like with like.
+like with like. The version is tagged with its inputs, its reference predictions (``lastmile.reference``) and the
+sha256 of every model file as stored (``lastmile.files``, JSON ``{relative path: sha256 hex}``, read back from the
+registry: see :mod:`training.tracking`), which a replica checks before it loads the model.
 
 The held-out split is part of the contract: ``train_test_split(X, y, test_size=0.25, random_state=42,
 stratify=y)`` with ``X`` = every column but ``target``, in file order. It is logged as ``split.*`` params so
 a promotion gate can recompute metrics on the same rows.
 
 Exit codes: 0 trained and registered; 2 bad arguments or an unreadable dataset; 3 the dataset does not match
-its expected sha256 (nothing is trained).
+its expected sha256 (nothing is trained); 4 MLflow's tracking server did not answer, checked at ``/health``
+before anything else and on every MLflow call (one line on stderr names it; a run may be left unfinished when it
+went away halfway).
 """
 
 from __future__ import annotations
@@ -27,8 +31,19 @@ import io
 import json
 import os
 import sys
+import time
 from importlib import metadata
 from urllib.parse import urlparse
+
+from training.tracking import (
+    FILES_TAG,
+    TrackingUnreachable,
+    check_tracking_server,
+    files_tag,
+    mlflow_calls,
+    stored_file_digests,
+    tracking_url,
+)
 
 TARGET = "target"
 SPLIT = {"test_size": 0.25, "random_state": 42, "stratify": TARGET}
@@ -205,22 +220,42 @@ def log_and_register(args, model, x_train, x_test, metrics: dict[str, float], ta
         client = mlflow.MlflowClient()
         for key, value in tags.items():
             client.set_model_version_tag(args.model_name, version, key, value)
+        record_stored_files(client, args.model_name, version)
     return {"run_id": run.info.run_id, "model_name": args.model_name, "model_version": version,
             "model_uri": f"models:/{args.model_name}/{version}", "metrics": metrics}
+
+
+def record_stored_files(client, model_name: str, version: str) -> None:
+    """Tag the version with the sha256 of its files as the registry now serves them (see the module docstring)."""
+    started = time.monotonic()
+    digests = stored_file_digests(client, model_name, version)
+    client.set_model_version_tag(model_name, version, FILES_TAG, files_tag(digests))
+    say(f"recorded the sha256 of {len(digests)} stored model files ({FILES_TAG}) "
+        f"in {time.monotonic() - started:.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.result_uri:
-            s3_location(args.result_uri)
-        data = read_dataset(args.data_uri)
-        digest = verify(data, args.data_sha256, args.data_uri)
-        say(f"dataset {args.data_uri}: {len(data)} bytes, sha256 {digest} as expected")
-        frame = load_frame(data, args.data_uri)
-    except InputError as exc:
+        result = run(args)
+    except (InputError, TrackingUnreachable) as exc:
         print(f"training: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
+    print(json.dumps(result, sort_keys=True), flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Check, train, log, register; raise :class:`InputError` or :class:`TrackingUnreachable` for one-line failures."""
+    url = tracking_url()
+    if url:
+        check_tracking_server(url)
+    if args.result_uri:
+        s3_location(args.result_uri)
+    data = read_dataset(args.data_uri)
+    digest = verify(data, args.data_sha256, args.data_uri)
+    say(f"dataset {args.data_uri}: {len(data)} bytes, sha256 {digest} as expected")
+    frame = load_frame(data, args.data_uri)
     x_train, x_test, y_train, y_test = split(frame)
     model = make_model(args).fit(x_train, y_train)
     metrics = evaluate(model, x_test, y_test)
@@ -229,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     tags = {"lastmile.git_commit": args.git_commit, "lastmile.build_digest": args.build_digest,
             "lastmile.dataset_uri": args.data_uri, "lastmile.dataset_sha256": digest,
             "lastmile.reference": json.dumps(reference(model, frame), sort_keys=True)}
-    champion = score_champion(args.model_name, args.champion_alias, x_test, y_test) if args.champion_alias else None
-    result = {**log_and_register(args, model, x_train, x_test, metrics, tags), "champion": champion}
+    with mlflow_calls(url):
+        champion = score_champion(args.model_name, args.champion_alias, x_test, y_test) if args.champion_alias else None
+        result = {**log_and_register(args, model, x_train, x_test, metrics, tags), "champion": champion}
     if args.result_uri:
         write_result(args.result_uri, result)
-    print(json.dumps(result, sort_keys=True), flush=True)
-    return 0
+    return result
 
 
 def say(line: str) -> None:

@@ -1,15 +1,22 @@
 """ModelRegistry over an MLflow tracking server (the stand-in locally, MLflow on OKE or a VM on OCI).
 
-Training registers versions through MLflow's own client; this adapter reads versions and moves aliases."""
+Training registers versions through MLflow's own client; this adapter reads versions, moves aliases and checks
+a version's stored files against the sha256 digests training recorded in its ``lastmile.files`` tag."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import tempfile
+from pathlib import Path
 
 import httpx
+from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from harness.domain.digests import FILES_TAG, file_problems
 from harness.domain.errors import AuthError, NotFound, UnreachableError, UserError
 from harness.domain.records import ModelVersion, Secret
 
@@ -68,6 +75,28 @@ class MlflowModelRegistry:
         with _missing(f"model {name} version {version}"):
             self._client.set_model_version_tag(name, version, key, value)
 
+    def verify(self, name: str, version: str) -> list[str]:
+        """Download the version's files through MLflow as a deployer does; compare them with ``lastmile.files``."""
+        self._ping()
+        uri = f"models:/{name}/{version}"
+        with _missing(f"model {name} version {version}"):
+            recorded = (self._client.get_model_version(name, version).tags or {}).get(FILES_TAG)
+            location = self._client.get_model_version_download_uri(name, version)
+        if recorded is None:
+            return [f"{uri} has no {FILES_TAG} tag: the digests of its files were not recorded at registration"]
+        try:
+            digests = json.loads(recorded)
+        except ValueError:
+            digests = None
+        if type(digests) is not dict:
+            return [f"{uri}: the {FILES_TAG} tag is not a JSON object of path: sha256 hex"]
+        with tempfile.TemporaryDirectory(prefix="lastmile-verify-") as scratch:
+            try:
+                root = download_artifacts(artifact_uri=location, dst_path=scratch, tracking_uri=self.tracking_uri)
+            except (MlflowException, OSError) as exc:
+                return [f"{uri}: its files cannot be downloaded from {location}: {type(exc).__name__}: {exc}"]
+            return [f"{uri}: {problem}" for problem in file_problems(digests, file_digests(Path(root)))]
+
     def _ping(self) -> None:
         """Fail in seconds, naming the endpoint; MLflow's own client retries a dead server for minutes."""
         if self._checked:
@@ -98,6 +127,17 @@ class _missing:
         if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
             raise NotFound(f"{self.what}: not found") from None
         return False
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """``{relative POSIX path: sha256 hex}`` of every file under ``root``."""
+    digests = {}
+    for folder, _dirs, files in os.walk(root):
+        for file in files:
+            path = Path(folder, file)
+            with path.open("rb") as stream:
+                digests[path.relative_to(root).as_posix()] = hashlib.file_digest(stream, "sha256").hexdigest()
+    return digests
 
 
 def _version(mv) -> ModelVersion:

@@ -120,6 +120,12 @@ class ModelRegistry(Protocol):
 
     def tag_version(self, name: str, version: str, key: str, value: str) -> None: ...
 
+    def verify(self, name: str, version: str) -> list[str]:
+        """The problems with the version's stored files, one line each: a file missing, not recorded, or whose
+        sha256 differs from the ``lastmile.files`` tag training wrote when it registered the version. Empty when
+        they all match; one problem saying so for a version without the tag. ``NotFound`` for no such version."""
+        ...
+
 
 @runtime_checkable
 class Deployer(Protocol):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 
+from harness.domain.digests import FILES_TAG, file_problems
 from harness.domain.errors import IntegrityError, NotFound, UserError
 from harness.domain.media import canonical_json
 from harness.domain.records import ArtifactRef, ModelVersion, oci_digest
@@ -77,18 +79,21 @@ def _referenced_blobs(manifest: Mapping) -> list[str]:
 
 
 class MemoryModelRegistry:
-    """MLflow's model registry in dicts: versions ``"1"``, ``"2"``... per name, their tags, and aliases."""
+    """MLflow's model registry in dicts: versions ``"1"``, ``"2"``... per name, their tags, aliases, and the files
+    stored for each version (``files[name, version][path]``: bytes a test may replace behind the registry's back)."""
 
     def __init__(self) -> None:
         self.versions: dict[str, dict[str, ModelVersion]] = {}
         self.aliases: dict[str, dict[str, str]] = {}
+        self.files: dict[tuple[str, str], dict[str, bytes]] = {}
 
-    def register(self, name: str, source: str, run_id: str | None = None,
-                 tags: Mapping[str, str] | None = None) -> ModelVersion:
+    def register(self, name: str, source: str, run_id: str | None = None, tags: Mapping[str, str] | None = None,
+                 files: Mapping[str, bytes] | None = None) -> ModelVersion:
         """Not part of the port (training registers through MLflow): how tests arrange versions."""
         versions = self.versions.setdefault(name, {})
         version = ModelVersion(name, str(len(versions) + 1), run_id, source, dict(tags or {}))
         versions[version.version] = version
+        self.files[name, version.version] = dict(files or {})
         return version
 
     def get_version(self, name: str, version: str) -> ModelVersion:
@@ -118,3 +123,12 @@ class MemoryModelRegistry:
     def tag_version(self, name: str, version: str, key: str, value: str) -> None:
         stored = self.get_version(name, version)
         self.versions[name][version] = dataclasses.replace(stored, tags={**stored.tags, key: value}, aliases=())
+
+    def verify(self, name: str, version: str) -> list[str]:
+        """The stored files against the ``lastmile.files`` tag, worded as the MLflow adapter words it."""
+        uri = f"models:/{name}/{version}"
+        raw = self.get_version(name, version).tags.get(FILES_TAG)
+        if raw is None:
+            return [f"{uri} has no {FILES_TAG} tag: the digests of its files were not recorded at registration"]
+        found = {path: hashlib.sha256(data).hexdigest() for path, data in self.files[name, version].items()}
+        return [f"{uri}: {problem}" for problem in file_problems(json.loads(raw), found)]

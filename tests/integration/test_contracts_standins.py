@@ -93,6 +93,41 @@ class TestMlflowModelRegistryOnTheStandIn(ModelRegistryContract):
             return stack.model_registry.get_version(name, str(created.version))
         return add
 
+    @pytest.fixture
+    def add_version_with_files(self, stack, tmp_path):
+        """A run's artifacts, stored through MLflow's proxy in the S3 stand-in, registered as the version's files."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        stack.model_registry.by_alias("none", "champion")  # hands the credentials to MLflow's client
+        client = MlflowClient(stack.endpoints()["mlflow"], stack.endpoints()["mlflow"])
+
+        def add(name, files, tags):
+            local = tmp_path / name
+            for path, data in files.items():
+                (local / path).parent.mkdir(parents=True, exist_ok=True)
+                (local / path).write_bytes(data)
+            run = client.create_run("0")
+            client.log_artifacts(run.info.run_id, str(local), "model")
+            client.set_terminated(run.info.run_id)
+            try:
+                client.create_registered_model(name)
+            except MlflowException:
+                pass
+            created = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                                                  tags=tags)
+            return stack.model_registry.get_version(name, str(created.version))
+        return add
+
+    @pytest.fixture
+    def corrupt(self, stack):
+        """Overwrite the object behind one stored file in the bucket MLflow's server proxies artifacts to."""
+        def corrupt(name, version, path, data):
+            source = stack.model_registry.get_version(name, version).source  # mlflow-artifacts:/<exp>/<run>/...
+            key = f"{source.removeprefix('mlflow-artifacts:').lstrip('/')}/{path}"
+            stack.object_store.put(stack.settings.buckets.artifacts, key, data)
+        return corrupt
+
 
 class TestLocalDeployerOnItsController(DeployerContract):
     """A controller of its own for each test, with one replica by default, on the session's stand-ins."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import io
 import json
+import re
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +93,65 @@ def test_model_version_is_tagged_with_its_inputs(stack, trained, training_build,
     assert version.tags["lastmile.build_digest"] == training_build.artifact.digest
     assert version.tags["lastmile.dataset_sha256"] == dataset.sha256
     assert version.tags["lastmile.dataset_uri"] == dataset.uri
+
+
+def test_the_version_records_the_digests_of_its_files_as_stored(stack, trained, tmp_path, budget):
+    from mlflow.artifacts import download_artifacts
+    from mlflow.tracking import MlflowClient
+
+    result = trained["result"]
+    recorded = json.loads(stack.model_registry.get_version(result["model_name"], result["model_version"])
+                          .tags["lastmile.files"])
+    url = stack.endpoints()["mlflow"]
+    location = MlflowClient(url, url).get_model_version_download_uri(result["model_name"], result["model_version"])
+    stored = Path(download_artifacts(artifact_uri=location, dst_path=str(tmp_path), tracking_uri=url))
+    assert recorded == {path.relative_to(stored).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+                        for path in stored.rglob("*") if path.is_file()}
+    assert {"MLmodel", "model.skops"} <= recorded.keys()
+    assert stack.model_registry.verify(result["model_name"], result["model_version"]) == []
+    cost = re.search(r"recorded the sha256 of \d+ stored model files \(lastmile.files\) in ([\d.]+) s", trained["log"])
+    assert cost, trained["log"]
+    budget("training: downloading the logged model back and recording its digests", float(cost[1]), 3)
+
+
+@pytest.fixture
+def health_only() -> Iterator[str]:
+    """An HTTP server that answers ``/health`` and hangs up on every other request: MLflow going away mid-job."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path != "/health":
+                self.close_connection = True
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_mlflow_going_away_mid_job_fails_it_with_one_line_and_exit_4(stack, training_build, dataset, health_only):
+    """MLflow's retries are off here (another setting's business): this is about what the job says, not how fast."""
+    env = {**job_environment(stack), "MLFLOW_TRACKING_URI": health_only, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    runner = SubprocessJobRunner(stack.artifact_registry, stack.settings.state_dir, env=env)
+    run_id = runner.submit(training_spec(training_build, dataset, f"lastmile-it-{uuid.uuid4().hex[:8]}")).run_id
+    done = runner.wait(run_id)
+    log = runner.log_tail(run_id, 40)
+    assert (done.state, done.exit_code) == (JobState.FAILED, 4), log
+    assert "trained on" in log and "Traceback" not in log
+    assert re.fullmatch(rf"training: MLflow at {re.escape(health_only)} did not answer \(\w+\); is it up\? "
+                        r"run `lastmile up`", log.strip().splitlines()[-1]), log
 
 
 def test_run_holds_metrics_and_the_split_rule(stack, trained):

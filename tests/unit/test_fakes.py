@@ -143,6 +143,16 @@ class TestMemoryModelRegistry(ModelRegistryContract):
     def add_version(self, registry):
         return lambda name, tags=None: registry.register(name, f"s3://contract/{name}", tags=tags)
 
+    @pytest.fixture
+    def add_version_with_files(self, registry):
+        return lambda name, files, tags: registry.register(name, f"s3://contract/{name}", tags=tags, files=files)
+
+    @pytest.fixture
+    def corrupt(self, registry):
+        def corrupt(name, version, path, data):
+            registry.files[name, version][path] = data
+        return corrupt
+
 
 def _spec(name: str, digest: str) -> DeploymentSpec:
     model = ModelVersion("model", "1", None, "s3://contract/model")
