@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets as _random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.domain.errors import NotFound, UserError
@@ -30,22 +33,31 @@ class FileSecretStore:
 
     def put(self, ref: SecretRef, value: str) -> None:
         self._check_scheme(ref)
-        values = self._read()
-        values[ref.name] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(values, out, indent=2, sort_keys=True)
-        tmp.replace(self.path)
+        with self.edit() as values:
+            values[ref.name] = value
 
     def ensure(self, ref: SecretRef, length: int = 24) -> Secret:
-        """Resolve ``ref``, generating a random value on first use."""
-        try:
+        """Resolve ``ref``, generating a random value on first use (once, whoever asks at the same time)."""
+        if ref.scheme == "env":
             return self.resolve(ref)
-        except NotFound:
-            self.put(ref, _random.token_urlsafe(length))
-            return self.resolve(ref)
+        self._check_scheme(ref)
+        with self.edit() as values:
+            value = values.setdefault(ref.name, _random.token_urlsafe(length))
+        return Secret(value)
+
+    @contextmanager
+    def edit(self) -> Iterator[dict[str, str]]:
+        """The secrets as a dict to change in place, under a lock; written back (0600, atomically) on exit."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            values = self._read()
+            yield values
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(values, out, indent=2, sort_keys=True)
+            tmp.replace(self.path)
 
     def _read(self) -> dict[str, str]:
         try:
