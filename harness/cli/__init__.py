@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from harness.cli import deploy, pipeline, stack
+from harness.cli import deploy, drill, pipeline, stack
 from harness.cli.context import err, options
 from harness.domain.errors import LastmileError
 
@@ -36,6 +36,7 @@ app.add_typer(pipeline.model_app, name="model")
 app.add_typer(pipeline.hook_app, name="hook")
 app.add_typer(deploy.deploy_app, name="deploy")
 app.add_typer(deploy.observe_app, name="observe")
+app.add_typer(drill.drill_app, name="drill")
 
 
 def main() -> None:
