@@ -96,16 +96,18 @@ class DistributionRegistry:
         try:
             response = httpx.request(method, url, auth=(user, password.reveal()), timeout=30, **kwargs)
         except httpx.HTTPError as exc:
-            raise UnreachableError(f"registry at {self.endpoint} did not answer ({type(exc).__name__})") from None
+            raise UnreachableError(f"registry at {self.endpoint} did not answer ({type(exc).__name__})",
+                                   url=self.endpoint) from None
         if response.status_code == 401:
-            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{user}'")
+            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{user}'", url=self.endpoint)
         return response
 
     def _request(self, call):
         self._ping()
         response = call()
         if response.status_code == 401:
-            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{self._auth[0]}'")
+            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{self._auth[0]}'",
+                            url=self.endpoint)
         return response
 
     def _ping(self) -> None:
@@ -116,7 +118,7 @@ class DistributionRegistry:
         try:
             response = httpx.get(f"{self.endpoint}/v2/", auth=(user, password.reveal()), timeout=5)
         except httpx.HTTPError:
-            raise UnreachableError(f"registry at {self.endpoint} did not answer") from None
+            raise UnreachableError(f"registry at {self.endpoint} did not answer", url=self.endpoint) from None
         if response.status_code == 401:
-            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{user}'")
+            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{user}'", url=self.endpoint)
         self._checked = True

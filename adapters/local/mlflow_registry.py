@@ -109,10 +109,12 @@ class MlflowModelRegistry:
             answer = httpx.get(f"{self.tracking_uri}/api/2.0/mlflow/experiments/search", auth=auth,
                                params={"max_results": 1}, timeout=10)
         except httpx.HTTPError as exc:
-            raise UnreachableError(f"MLflow at {self.tracking_uri} did not answer ({type(exc).__name__})") from None
+            raise UnreachableError(f"MLflow at {self.tracking_uri} did not answer ({type(exc).__name__})",
+                                   url=self.tracking_uri) from None
         if answer.status_code in (401, 403):
             raise AuthError(f"MLflow at {self.tracking_uri} refused the credentials of user {self.username!r} "
-                            f"({answer.status_code}); check ports.model_registry.username and password")
+                            f"({answer.status_code}); check ports.model_registry.username and password",
+                            url=self.tracking_uri)
         self._checked = True
 
 

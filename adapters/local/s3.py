@@ -96,7 +96,7 @@ class _S3Errors:
         if isinstance(exc, ClientError) and _code(exc) in _MISSING:
             raise NotFound(f"{self.uri}: not found") from None
         if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
-            raise UnreachableError(f"object storage at {self.endpoint} did not answer") from None
+            raise UnreachableError(f"object storage at {self.endpoint} did not answer", url=self.endpoint) from None
         return False
 
 

@@ -13,7 +13,7 @@ from harness.cli.views import error_lines, events_table, runs_table, stage_table
 from harness.domain.errors import LastmileError, UserError
 from harness.domain.promotion import promote, rollback
 from harness.infra import git_hook
-from harness.infra.locks import Holder, RunLocked
+from harness.infra.locks import Holder, RunLock, RunLocked
 from harness.pipeline import datasets
 from harness.pipeline import journal as journal_mod
 from harness.pipeline.journal import RunRecord
@@ -140,15 +140,24 @@ def data_seed() -> None:
 def model_promote(version: str) -> None:
     """Make VERSION the @champion; the old champion becomes @previous."""
     h = harness()
-    move = promote(h.model_registry, h.settings.model.name, version)
+    with _run_lock(h, f"model promote {version}"):
+        move = promote(h.model_registry, h.settings.model.name, version)
     out.print(f"{h.settings.model.name}: @champion={move.champion} @previous={move.previous or '-'}")
+
+
+def _run_lock(h, what: str):
+    """Manual alias moves take the run lock too, so a run never reads @champion halfway through one."""
+    return RunLock(h.settings.state_dir / "run.lock").held(
+        what, on_wait=lambda holder: err.print(f"lastmile: waiting for {holder.describe() if holder else 'a run'}"
+                                               " to finish", style="dim"))
 
 
 @model_app.command("rollback")
 def model_rollback() -> None:
     """Swap @champion back to @previous."""
     h = harness()
-    move = rollback(h.model_registry, h.settings.model.name)
+    with _run_lock(h, "model rollback"):
+        move = rollback(h.model_registry, h.settings.model.name)
     out.print(f"{h.settings.model.name}: @champion={move.champion} @previous={move.previous or '-'}")
 
 

@@ -35,6 +35,17 @@ class Buckets(BaseModel):
     predictions: BucketName = "lastmile-predictions"
 
 
+class TrainingParams(BaseModel):
+    """The training job's hyperparameters (``python -m training.train --max-depth ... --min-samples-leaf ...``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_depth: int = Field(4, ge=1, le=64)
+    min_samples_leaf: int = Field(1, ge=1)
+
+    def args(self) -> tuple[str, ...]:
+        return ("--max-depth", str(self.max_depth), "--min-samples-leaf", str(self.min_samples_leaf))
+
+
 class ModelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = "lastmile-classifier"
@@ -42,6 +53,7 @@ class ModelSettings(BaseModel):
     metric: str = "accuracy"
     tolerance: float = Field(0.01, ge=0)
     floor: float = Field(0.7, ge=0)
+    params: TrainingParams = TrainingParams()
 
 
 class Settings(BaseModel):

@@ -156,4 +156,7 @@ def history(runs_dir: Path) -> list[RunRecord]:
 
 
 def last_good(runs_dir: Path) -> RunRecord | None:
-    return next((r for r in history(runs_dir) if r.status == "succeeded"), None)
+    """The newest run that succeeded through every stage: a run stopped early (``--until``) built or trained
+    nothing after its last stage, so it is no base for what a later run may skip."""
+    return next((r for r in history(runs_dir) if r.status == "succeeded" and r.summary.get("until", NAMES[-1])
+                 == NAMES[-1]), None)

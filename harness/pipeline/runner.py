@@ -105,7 +105,7 @@ class Pipeline:
         for name in NAMES:
             if name not in wanted:
                 journal.skip(name, f"not requested (the run stopped after {options.until})")
-        return journal.finish("succeeded", **summary)
+        return journal.finish("succeeded", until=options.until, **summary)
 
     def _rest(self, journal: Journal, plan: BuildPlan, previous: RunRecord | None, wanted: tuple[str, ...],
               summary: dict[str, Any]) -> None:
@@ -199,7 +199,7 @@ class Pipeline:
                 "--model-name", model.name, "--experiment", model.experiment,
                 "--git-commit", commit, "--build-digest", build["digest"],
                 "--champion-alias", "champion",
-                "--result-uri", f"s3://{self.settings.buckets.data}/{result_key}")
+                "--result-uri", f"s3://{self.settings.buckets.data}/{result_key}", *model.params.args())
         artifact = ArtifactRef(build["registry"], build["repository"], build["digest"])
         spec = JobSpec(name="train", artifact=artifact, args=args, timeout_s=self.settings.ports.job_runner.timeout_s)
         with journal.stage("training", artifact=str(artifact), args=list(args)) as rec:

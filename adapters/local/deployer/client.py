@@ -99,17 +99,30 @@ class LocalDeployer:
             response = self._http.request(method, self.admin_url + path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise UnreachableError(f"deployer at {self.admin_url} did not answer ({type(exc).__name__})",
-                                   hint="run `lastmile up`") from None
-        if response.status_code == 401:
-            raise AuthError(f"deployer at {self.admin_url} refused the token")
-        if response.status_code == 404:
-            raise NotFound(response.json().get("detail", path))
-        if response.status_code == 409:
-            raise NotFound(response.json().get("detail", "conflict"))
-        if response.status_code == 422:
-            raise UserError(f"deployer at {self.admin_url} refused the request: {response.text[:300]}")
-        response.raise_for_status()
+                                   url=self.admin_url, hint="run `lastmile up`") from None
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(f"deployer at {self.admin_url} refused the token ({status})", url=self.admin_url,
+                            secret_ref="secret:deployer-token")
+        if status in (404, 409):  # 409: no previous revision to roll back to
+            raise NotFound(_detail(response, path))
+        if status == 422:
+            raise UserError(f"deployer at {self.admin_url} refused the request: {_detail(response, path)}")
+        if status >= 500:
+            raise UnreachableError(f"deployer at {self.admin_url} failed ({status}: {_detail(response, path)})",
+                                   url=self.admin_url, hint="read .lastmile/logs/deployer.log")
+        if status >= 300:
+            raise UserError(f"deployer at {self.admin_url} answered {status} to {method} {path}")
         return response.json()
+
+
+def _detail(response: httpx.Response, default: str) -> str:
+    """The admin API's ``detail`` when the body is its JSON, else the start of the body."""
+    try:
+        detail = response.json().get("detail", default)
+    except (ValueError, AttributeError):
+        return response.text[:300] or default
+    return detail if isinstance(detail, str) else json.dumps(detail)[:300]
 
 
 def download_model_version(tracking_uri: str, model: ModelVersion, into: Path,
