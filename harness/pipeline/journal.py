@@ -155,8 +155,9 @@ def history(runs_dir: Path) -> list[RunRecord]:
     return sorted(runs, key=lambda r: r.started, reverse=True)
 
 
-def last_good(runs_dir: Path) -> RunRecord | None:
-    """The newest run that succeeded through every stage: a run stopped early (``--until``) built or trained
-    nothing after its last stage, so it is no base for what a later run may skip."""
-    return next((r for r in history(runs_dir) if r.status == "succeeded" and r.summary.get("until", NAMES[-1])
-                 == NAMES[-1]), None)
+def last_good(runs_dir: Path, through: str = NAMES[-1]) -> RunRecord | None:
+    """The newest run that succeeded at least as far as ``through``: a run stopped earlier (``--until``) did
+    nothing after its last stage, so it is no base for what a run that goes further may skip."""
+    needed = NAMES.index(through)
+    return next((r for r in history(runs_dir) if r.status == "succeeded"
+                 and NAMES.index(r.summary.get("until", NAMES[-1])) >= needed), None)

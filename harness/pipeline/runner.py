@@ -84,7 +84,7 @@ class Pipeline:
         journal = Journal(self.runs_dir, self.settings.profile, on_change=self.on_change,
                           emit=self.h.log_sink.emit, run_id=run_id, ports=flavors, **options.context)
         self.last = journal.record
-        previous = journal_mod.last_good(self.runs_dir)
+        previous = journal_mod.last_good(self.runs_dir, options.until)
         summary: dict[str, Any] = {}
         try:
             plan, summary["commit"] = self._trigger(journal, previous, options.force)

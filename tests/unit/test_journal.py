@@ -44,6 +44,17 @@ def test_history_newest_first_and_last_good(tmp_path):
     assert len(first.record.stages) == 7
 
 
+def test_a_run_stopped_early_is_no_base_for_one_that_goes_further(tmp_path):
+    full = Journal(tmp_path, "local")
+    full.finish("succeeded", commit="c1")
+    partial = Journal(tmp_path, "local")
+    partial.record.started += 1
+    partial.finish("succeeded", commit="c2", until="build")
+    assert last_good(tmp_path).summary["commit"] == "c1"
+    assert last_good(tmp_path, "build").summary["commit"] == "c2"
+    assert last_good(tmp_path, "trigger").summary["commit"] == "c2"
+
+
 def test_no_history(tmp_path):
     assert history(tmp_path / "none") == [] and last_good(tmp_path / "none") is None
 
