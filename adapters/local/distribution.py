@@ -1,33 +1,36 @@
-"""ArtifactRegistry over the OCI distribution API through ORAS (the ``oras`` package).
+"""ArtifactRegistry over the OCI distribution API (the CNCF Distribution registry, the OCIR stand-in; OCIR itself
+over https), spoken with httpx.
 
-Works with the CNCF Distribution registry (the OCIR stand-in) and, with https, with OCIR itself.
+The four calls a registry needs (check, fetch and upload a blob; put and get a manifest) go over plain HTTP with
+basic auth and bounded retries. oras-py did this before, but its retry decorator is hard-coded: every 5xx is
+retried with sleeps of 3, 5, 11, 29 and 83 s, so a registry failing uploads held a build for 132 s and then
+raised a ValueError that named no registry. Here a server error is retried twice within two seconds and then
+reported as a :class:`CapacityError` naming the registry.
 """
 
 from __future__ import annotations
 
-import tempfile
+import time
 from collections.abc import Mapping
-from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import httpx
-import oras.client
-import oras.container
 
-from harness.domain.errors import AuthError, IntegrityError, NotFound, UnreachableError, UserError
+from harness.domain.errors import AuthError, CapacityError, IntegrityError, NotFound, UnreachableError, UserError
 from harness.domain.media import OCI_MANIFEST, canonical_json
 from harness.domain.records import ArtifactRef, Secret, oci_digest
 
+RETRIES = (0.5, 1.5)
+"""Pauses before each retry of a request the registry failed (5xx, 429) or dropped."""
+
 
 class DistributionRegistry:
-    def __init__(self, endpoint: str, username: str, password: Secret):
-        url = urlparse(endpoint)
+    def __init__(self, endpoint: str, username: str, password: Secret, password_ref: str | None = None):
+        """``password_ref`` names where the password comes from, so a refusal names the secret (never its value)."""
         self.endpoint = endpoint.rstrip("/")
-        self._host = url.netloc
-        self._auth = (username, password)
-        # The token backend fails on the registry's basic realm; basic auth is what htpasswd speaks.
-        self._client = oras.client.OrasClient(hostname=self._host, insecure=url.scheme == "http", auth_backend="basic")
-        self._client.auth.set_basic_auth(username, password.reveal())
+        self._host = urlparse(endpoint).netloc
+        self._user, self._password, self._password_ref = username, password, password_ref
+        self._http = httpx.Client(auth=(username, password.reveal()), timeout=30)
         self._checked = False
 
     @property
@@ -35,90 +38,96 @@ class DistributionRegistry:
         return self._host
 
     def has_blob(self, repository: str, digest: str) -> bool:
-        response = self._request(lambda: self._client.get_blob(self._ref(repository), digest, head=True))
-        return response.status_code == 200
+        return self._call("HEAD", f"/v2/{repository}/blobs/{digest}", allow=(404,)).status_code == 200
 
     def push_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` in one request (a monolithic upload) unless the registry has it already."""
         digest = oci_digest(data)
         if self.has_blob(repository, digest):
             return digest
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "blob"
-            path.write_bytes(data)
-            layer = {"mediaType": "application/octet-stream", "digest": digest, "size": len(data)}
-            response = self._request(lambda: self._client.upload_blob(str(path), self._ref(repository), layer))
-        if response.status_code not in (200, 201, 202):
-            raise UserError(f"registry {self.endpoint}: push of {digest[:19]} to {repository} failed "
-                            f"({response.status_code} {response.text[:200]})")
+        started = self._call("POST", f"/v2/{repository}/blobs/uploads/")
+        location = started.headers.get("location")
+        if not location:
+            raise UserError(f"registry at {self.endpoint} started an upload to {repository} without a location")
+        self._call("PUT", urljoin(self.endpoint + "/", location), params={"digest": digest}, content=data,
+                   headers={"Content-Type": "application/octet-stream"})
         return digest
 
     def fetch_blob(self, repository: str, digest: str) -> bytes:
-        response = self._request(lambda: self._client.get_blob(self._ref(repository), digest))
+        response = self._call("GET", f"/v2/{repository}/blobs/{digest}", allow=(404,))
         if response.status_code == 404:
             raise NotFound(f"{self._host}/{repository}@{digest}: no such blob")
-        response.raise_for_status()
-        data = response.content
-        if oci_digest(data) != digest:
+        if oci_digest(response.content) != digest:
             raise IntegrityError(f"{self._host}/{repository}@{digest}: content does not match its digest")
-        return data
+        return response.content
 
     def push_manifest(self, repository: str, manifest: Mapping, tag: str | None = None) -> ArtifactRef:
+        """Put the manifest as canonical JSON, so that the bytes we hash are the bytes the registry stores."""
         body = canonical_json(manifest)
         digest = oci_digest(body)
         for reference in ([digest] + ([tag] if tag else [])):
-            url = f"{self.endpoint}/v2/{repository}/manifests/{reference}"
-            response = self._http("PUT", url, content=body, headers={"Content-Type": OCI_MANIFEST})
-            if response.status_code not in (200, 201):
+            response = self._call("PUT", f"/v2/{repository}/manifests/{reference}", content=body,
+                                  headers={"Content-Type": OCI_MANIFEST}, allow=(400, 404))
+            if response.status_code in (400, 404):
                 detail = response.text[:300]
-                if "MANIFEST_BLOB_UNKNOWN" in detail or "BLOB_UNKNOWN" in detail:
+                if "BLOB_UNKNOWN" in detail:
                     raise NotFound(f"{self._host}/{repository}: manifest refers to a blob the registry lacks")
                 raise UserError(f"registry {self.endpoint}: manifest push failed ({response.status_code} {detail})")
         return ArtifactRef(self._host, repository, digest)
 
     def fetch_manifest(self, repository: str, reference: str) -> dict:
-        url = f"{self.endpoint}/v2/{repository}/manifests/{reference}"
-        response = self._http("GET", url, headers={"Accept": OCI_MANIFEST})
+        response = self._call("GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST},
+                              allow=(404,))
         if response.status_code == 404:
             raise NotFound(f"{self._host}/{repository}:{reference}: no such manifest")
-        response.raise_for_status()
         if reference.startswith("sha256:") and oci_digest(response.content) != reference:
             raise IntegrityError(f"{self._host}/{repository}@{reference}: manifest does not match its digest")
         return response.json()
 
     # internals -----------------------------------------------------------------------------------
-    def _ref(self, repository: str) -> oras.container.Container:
-        return oras.container.Container(repository, registry=self._host)
-
-    def _http(self, method: str, url: str, **kwargs) -> httpx.Response:
-        """Manifests go over plain HTTP so that the bytes we hash are the bytes the registry stores."""
+    def _call(self, method: str, path: str, allow: tuple[int, ...] = (), **kwargs) -> httpx.Response:
+        """One request, retried while the registry fails it (5xx, 429) or drops it; any other answer but a
+        success or one of ``allow`` is an error that names the registry."""
         self._ping()
-        user, password = self._auth
-        try:
-            response = httpx.request(method, url, auth=(user, password.reveal()), timeout=30, **kwargs)
-        except httpx.HTTPError as exc:
-            raise UnreachableError(f"registry at {self.endpoint} did not answer ({type(exc).__name__})",
-                                   url=self.endpoint) from None
-        if response.status_code == 401:
-            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{user}'", url=self.endpoint)
+        url = path if path.startswith("http") else self.endpoint + path
+        response: httpx.Response | None = None
+        for pause in (*RETRIES, None):
+            try:
+                response = self._http.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                if pause is None:
+                    raise UnreachableError(f"registry at {self.endpoint} did not answer {method} {path} "
+                                           f"({type(exc).__name__})", url=self.endpoint) from None
+            else:
+                if response.status_code < 500 and response.status_code != 429:
+                    break
+            if pause is not None:
+                time.sleep(pause)
+        assert response is not None
+        status = response.status_code
+        if status in (401, 403):
+            raise self._refused(status)
+        if status >= 500 or status == 429:
+            raise CapacityError(f"registry at {self.endpoint} failed {method} {path} ({status}: "
+                                f"{response.text[:200].strip()}) after {len(RETRIES)} retries", url=self.endpoint)
+        if status >= 300 and status not in allow:
+            raise UserError(f"registry at {self.endpoint} answered {status} to {method} {path}: "
+                            f"{response.text[:200].strip()}")
         return response
 
-    def _request(self, call):
-        self._ping()
-        response = call()
-        if response.status_code == 401:
-            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{self._auth[0]}'",
-                            url=self.endpoint)
-        return response
+    def _refused(self, status: int) -> AuthError:
+        secret = f" (password {self._password_ref})" if self._password_ref else ""
+        return AuthError(f"registry at {self.endpoint} refused the credentials of '{self._user}'{secret} ({status})",
+                         url=self.endpoint, secret_ref=self._password_ref)
 
     def _ping(self) -> None:
-        """Fail fast with the endpoint's name: ORAS itself retries a dead endpoint for minutes."""
+        """Fail fast, naming the endpoint, before the first real call."""
         if self._checked:
             return
-        user, password = self._auth
         try:
-            response = httpx.get(f"{self.endpoint}/v2/", auth=(user, password.reveal()), timeout=5)
+            response = self._http.get(f"{self.endpoint}/v2/", timeout=5)
         except httpx.HTTPError:
             raise UnreachableError(f"registry at {self.endpoint} did not answer", url=self.endpoint) from None
-        if response.status_code == 401:
-            raise AuthError(f"registry at {self.endpoint} refused the credentials of '{user}'", url=self.endpoint)
+        if response.status_code in (401, 403):
+            raise self._refused(response.status_code)
         self._checked = True

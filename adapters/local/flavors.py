@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 FAMILY = Family("local")
 
+CLIENT_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+"""MLflow's client retries a failing server for about four minutes by default; these bound it to seconds (a dead
+server fails in about 3 s, a hung one in about 30 s), in the harness's own client and in the training job."""
+
 
 @FAMILY.flavor
 class S3Store(FlavorConfig):
@@ -57,7 +62,7 @@ class DistributionRegistry(FlavorConfig):
     def build(self, h: Harness):
         from adapters.local.distribution import DistributionRegistry as Adapter
 
-        return Adapter(h.endpoint("registry", self.endpoint), self.username, h.secret(self.password))
+        return Adapter(h.endpoint("registry", self.endpoint), self.username, h.secret(self.password), self.password)
 
 
 @FAMILY.flavor
@@ -215,9 +220,7 @@ def job_environment(h: Harness) -> dict[str, str]:
     answers included)."""
     ports = h.settings.ports
     env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(ports.model_registry, "tracking_uri", None)),
-           "MLFLOW_DISABLE_TELEMETRY": "true",
-           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-           "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+           "MLFLOW_DISABLE_TELEMETRY": "true", **CLIENT_LIMITS}
     credentials = mlflow_credentials(h)
     if credentials is not None:
         env["MLFLOW_TRACKING_USERNAME"] = credentials[0]

@@ -16,8 +16,9 @@ from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from adapters.local.flavors import CLIENT_LIMITS
 from harness.domain.digests import FILES_TAG, file_problems
-from harness.domain.errors import AuthError, NotFound, UnreachableError, UserError
+from harness.domain.errors import AuthError, CapacityError, NotFound, UnreachableError, UserError
 from harness.domain.records import ModelVersion, Secret
 
 
@@ -38,26 +39,31 @@ class MlflowModelRegistry:
         self.tracking_uri = tracking_uri.rstrip("/")
         self.username = username
         use_credentials(username, password)
+        for variable, value in CLIENT_LIMITS.items():
+            os.environ.setdefault(variable, value)  # MLflow reads them per request, from the environment
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self._checked = False
 
     def get_version(self, name: str, version: str) -> ModelVersion:
         self._ping()
-        with _missing(f"model {name} version {version}"):
+        with _missing(f"model {name} version {version}", self.tracking_uri):
             return _version(self._client.get_model_version(name, version))
 
     def by_alias(self, name: str, alias: str) -> ModelVersion | None:
         self._ping()
         try:
-            return _version(self._client.get_model_version_by_alias(name, alias))
+            with _missing(f"model {name}@{alias}", self.tracking_uri):
+                return _version(self._client.get_model_version_by_alias(name, alias))
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
                 return None
             raise
+        except NotFound:
+            return None
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self._ping()
-        with _missing(f"model {name} version {version}"):
+        with _missing(f"model {name} version {version}", self.tracking_uri):
             try:
                 self._client.set_registered_model_alias(name, alias, version)
             except MlflowException as exc:
@@ -67,19 +73,19 @@ class MlflowModelRegistry:
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._ping()
-        with _missing(f"alias {name}@{alias}"):
+        with _missing(f"alias {name}@{alias}", self.tracking_uri):
             self._client.delete_registered_model_alias(name, alias)
 
     def tag_version(self, name: str, version: str, key: str, value: str) -> None:
         self._ping()
-        with _missing(f"model {name} version {version}"):
+        with _missing(f"model {name} version {version}", self.tracking_uri):
             self._client.set_model_version_tag(name, version, key, value)
 
     def verify(self, name: str, version: str) -> list[str]:
         """Download the version's files through MLflow as a deployer does; compare them with ``lastmile.files``."""
         self._ping()
         uri = f"models:/{name}/{version}"
-        with _missing(f"model {name} version {version}"):
+        with _missing(f"model {name} version {version}", self.tracking_uri):
             recorded = (self._client.get_model_version(name, version).tags or {}).get(FILES_TAG)
             location = self._client.get_model_version_download_uri(name, version)
         if recorded is None:
@@ -119,15 +125,28 @@ class MlflowModelRegistry:
 
 
 class _missing:
-    def __init__(self, what: str):
-        self.what = what
+    """MLflow's errors as lastmile's: missing -> NotFound; a server that kept failing or throttling after the
+    client's bounded retries -> CapacityError; one that did not answer -> UnreachableError."""
+
+    def __init__(self, what: str, tracking_uri: str = ""):
+        self.what, self.tracking_uri = what, tracking_uri
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, exc, tb):
-        if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-            raise NotFound(f"{self.what}: not found") from None
+        if isinstance(exc, MlflowException):
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                raise NotFound(f"{self.what}: not found") from None
+            text = str(exc)
+            if "Max retries exceeded" in text or ("too many" in text and "error responses" in text) or \
+                    exc.error_code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
+                where = self.tracking_uri or "MLflow"
+                if "NewConnectionError" in text or "Connection refused" in text:
+                    raise UnreachableError(f"MLflow at {where} did not answer ({self.what})",
+                                           url=self.tracking_uri or None) from None
+                raise CapacityError(f"MLflow at {where} kept failing ({self.what}): {text.splitlines()[0][:200]}",
+                                    url=self.tracking_uri or None) from None
         return False
 
 

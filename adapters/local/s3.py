@@ -6,7 +6,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
-from harness.domain.errors import IntegrityError, NotFound, UnreachableError
+from harness.domain.errors import AuthError, CapacityError, IntegrityError, NotFound, UnreachableError
 from harness.domain.records import ObjectRef, Secret, sha256_hex
 
 _MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
@@ -84,7 +84,8 @@ class S3ObjectStore:
 
 
 class _S3Errors:
-    """Turns botocore errors into lastmile's: missing -> NotFound, no answer -> UnreachableError."""
+    """Turns botocore errors into lastmile's: missing -> NotFound, no answer -> UnreachableError, refused for load
+    or failing after boto3's own retries (SlowDown, 503, 5xx) -> CapacityError, refused credentials -> AuthError."""
 
     def __init__(self, endpoint: str, uri: str):
         self.endpoint, self.uri = endpoint, uri
@@ -97,8 +98,25 @@ class _S3Errors:
             raise NotFound(f"{self.uri}: not found") from None
         if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
             raise UnreachableError(f"object storage at {self.endpoint} did not answer", url=self.endpoint) from None
+        if isinstance(exc, ClientError):
+            code, status = _code(exc), _status(exc)
+            if code in _THROTTLED or status >= 500 or status == 429:
+                raise CapacityError(f"object storage at {self.endpoint} kept refusing {self.uri} ({code or status}) "
+                                    "after boto3's retries", url=self.endpoint) from None
+            if code in _REFUSED or status in (401, 403):
+                raise AuthError(f"object storage at {self.endpoint} refused the credentials ({code or status}) for "
+                                f"{self.uri}", url=self.endpoint) from None
         return False
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+_THROTTLED = {"SlowDown", "ServiceUnavailable", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+              "InternalError", "TooManyRequests", "503", "500"}
+_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.domain.errors import (
     AuthError,
+    CapacityError,
     ConfigError,
     IntegrityError,
     LastmileError,
@@ -93,6 +94,8 @@ def diagnose(exc: BaseException, context: Context = Context()) -> Diagnosis:
         return diagnose_job(context.job, context.log_tail)
     message = str(exc) or type(exc).__name__
     first = message.splitlines()[0]
+    if isinstance(exc, CapacityError):
+        return Diagnosis(TIMEOUT_CAPACITY, f"{exc.url}: {first}" if exc.url else first)
     if isinstance(exc, UnreachableError):
         return Diagnosis(NETWORK_REACHABILITY, exc.url or _first_url(message) or first)
     if isinstance(exc, AuthError):
@@ -141,7 +144,8 @@ def diagnose_job(job: JobRun, log_tail: str) -> Diagnosis:
 # rules over message and log lines, in order of precedence ---------------------------------------------------
 _TIMEOUT = re.compile(r"timed out after [\d.]+ ?s|not ready within [\d.]+ ?s|within [\d.]+ ?s$")
 _INTEGRITY = re.compile(r"hash mismatch|does not match its (recorded )?(sha256|digest|descriptor)|"
-                        r"content does not match")
+                        r"content does not match|not the recorded [0-9a-f]|differ from the digests recorded|"
+                        r"is not among the recorded files|is missing \(recorded sha256")
 _NETWORK = re.compile(r"did not answer|Connection refused|Failed to establish a new connection|"
                       r"Max retries exceeded|EndpointConnectionError|Could not connect to the endpoint|"
                       r"ConnectionError|ConnectError|ConnectTimeout|Name or service not known|"

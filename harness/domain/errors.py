@@ -63,3 +63,13 @@ class IntegrityError(LastmileError):
 
 class NotBuilt(UserError):
     """A flavor that config accepts but whose adapter this version of lastmile does not have."""
+
+
+class CapacityError(UserError):
+    """A service kept refusing for load or failing (429, 503 SlowDown, 5xx) after bounded retries; ``url`` names
+    it. Try again later, or give it more room."""
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str | None = None,
+                 exit_code: int | None = None):
+        super().__init__(message, hint=hint, exit_code=exit_code)
+        self.url = url

@@ -19,7 +19,10 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
+    """True when a server could listen on ``port`` now. SO_REUSEADDR as servers set it: a port whose last
+    connections linger in TIME-WAIT after a stop is free for the next start, not taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -92,8 +92,9 @@ class ProcessFaults(Settled):
         state = {"what": what, "label": label, "group": group if group == pid else None,
                  "processes": [[proc.pid, _created(proc)] for proc in members]}
         evidence = (_resumed(label, paused, pids) if spec.action == "resume" else
-                    FaultEvidence(True, f"{label} was running (pids {pids}) and got {sig.name}"))
-        return Applied(f"{sig.name} to {label} (pids {pids})", state, evidence)
+                    FaultEvidence(bool(members), f"{label} was running (pids {pids}) and got {sig.name}" if members
+                                  else f"{label} had no live process (a zombie only): nothing got {sig.name}"))
+        return Applied(f"{sig.name} to {label} (pids {pids or 'none'})", state, evidence)
 
 
 def bring_back(p: Profile, name: str) -> str:
