@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -14,6 +16,7 @@ from harness.domain.records import DeploymentStatus
 from harness.pipeline import drift
 from harness.pipeline import journal as journal_mod
 from harness.pipeline.delivery import policy_of
+from harness.pipeline.observation import SERVICE, sampled_rows, slowest
 from harness.pipeline.observation import observe as observe_replicas
 from harness.pipeline.rollout import undo
 
@@ -66,7 +69,9 @@ def deploy_scale(replicas: int = typer.Argument(..., help="Number of replicas, 1
 @observe_app.callback()
 def observe(ctx: typer.Context, window: float = typer.Option(2.0, "--window", help="Seconds between scrapes."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Per replica and in total: health, version, request rate, p50/p95 latency and error rate."""
+    """Per replica and in total: health, version, request rate, p50/p95 latency and error rate; and the slowest
+    replica. Latency is what the Service timed for each replica (the hop included) where it times them, else what
+    the replica timed itself."""
     if ctx.invoked_subcommand:
         return
     h = harness()
@@ -75,8 +80,10 @@ def observe(ctx: typer.Context, window: float = typer.Option(2.0, "--window", he
     if not status.replicas:
         raise UserError(f"deployment {status.name} has no replicas", hint="run `lastmile run` first")
     views, total = observe_replicas(lambda: h.deployer.replica_metrics(name), window)
+    slow = slowest(views)
     if as_json:
-        print(json.dumps({"replicas": [asdict(v) for v in views], "total": asdict(total)}, indent=2))
+        print(json.dumps({"replicas": [asdict(v) for v in views], "total": asdict(total),
+                          "slowest": slow.name if slow else None}, indent=2))
         return
     table = Table(title=f"{status.name} at {status.endpoint} over {window:.0f} s")
     for column in ("replica", "health", "version", "req/s", "p50 ms", "p95 ms", "errors"):
@@ -85,17 +92,29 @@ def observe(ctx: typer.Context, window: float = typer.Option(2.0, "--window", he
         table.add_row(v.name, v.health, v.version or "-", f"{v.rate:.1f}", _ms(v.p50_ms), _ms(v.p95_ms),
                       f"{v.error_rate:.2%}", end_section=v is views[-1] if views else False)
     out.print(table)
+    if slow is not None:
+        timed = "as the Service timed it, the hop included" if slow.latency_from == SERVICE else "as it timed itself"
+        out.print(f"slowest replica: {slow.name} (p50 {_ms(slow.p50_ms)} ms, p95 {_ms(slow.p95_ms)} ms, {timed})",
+                  highlight=False)
 
 
 @observe_app.command("drift")
 def observe_drift(threshold: float = typer.Option(0.2, help="PSI above which a feature has drifted."),
+                  since: Optional[float] = typer.Option(
+                      None, "--since", metavar="SECONDS", min=0.001,
+                      help="Only the samples of requests scored in the last SECONDS (default: every sample)."),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Compare the prediction samples the replicas shipped to object storage with the training data (PSI)."""
+    """Compare the prediction samples the replicas shipped to object storage with the training data (PSI).
+    Samples are kept: without --since, old traffic (a load test's one repeated row, say) counts as much as today's."""
     h = harness()
-    sampled = drift.samples(h.object_store, h.settings.buckets.predictions,
-                            f"{drift.PREFIX}{h.settings.model.name}/")
+    bucket, prefix = h.settings.buckets.predictions, f"{drift.PREFIX}{h.settings.model.name}/"
+    if since is None:
+        sampled = drift.samples(h.object_store, bucket, prefix)
+    else:
+        sampled = sampled_rows(h.object_store, bucket, prefix, time.time() - since)
     if not sampled:
-        raise UserError("no prediction samples in object storage yet", hint="send traffic to the endpoint first")
+        raise UserError("no prediction samples in object storage" + (f" from the last {since:g} s" if since else
+                                                                     " yet"), hint="send traffic to the endpoint first")
     last = journal_mod.last_good(h.settings.state_dir / "runs")
     if last is None or "dataset" not in last.summary:
         raise UserError("no successful run records the training data", hint="run `lastmile run` first")

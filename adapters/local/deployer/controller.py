@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,17 +27,26 @@ from typing import Any
 
 import httpx
 
-from adapters.local.deployer.replicas import Launcher, Replica, RevisionSpec, Standby, stop
+from adapters.local.deployer.replicas import Launcher, Replica, RevisionSpec, Standby, last_words, stop
 from adapters.local.deployer.routes import ReplicaRoutes
 from harness.infra.processes import free_port
 
 log = logging.getLogger("lastmile.deployer")
 
 PROBE_INTERVAL_S = 0.25
+PROBE_TIMEOUT_S = 1.0  # Kubernetes' default timeoutSeconds: a replica that takes longer is not ready
+SCRAPE_TIMEOUT_S = 2.0
 DRAIN_TIMEOUT_S = 10.0
 BACKOFF_MAX_S = 30.0
 STANDBY_RETRY_S = 30.0  # after a standby that died before it was used
 RESTARTS_FORGIVEN_AFTER_S = 60.0
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 class NoPreviousRevision(Exception):
@@ -65,7 +75,7 @@ class Deployment:
         self.launcher = Launcher(state_dir / "logs", self._exited.set)
         self.standby: Standby | None = None
         self._standby_retry_at = 0.0
-        self._client = httpx.AsyncClient(timeout=2.0)
+        self._client = httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S)
         self.routes = routes or ReplicaRoutes(None)
         self._load()
 
@@ -222,11 +232,12 @@ class Deployment:
         if pod.proc is not None and pod.proc.returncode is not None:
             backoff = 0.0 if pod.restarts == 0 else min(BACKOFF_MAX_S, 2.0 ** (pod.restarts - 1))
             pod.state, pod.restart_at, pod.last_exit = "dead", time.monotonic() + backoff, pod.proc.returncode
+            pod.last_words = last_words(self.launcher.log_path(pod.name))
             log.warning("a replica exited", extra={"fields": {"replica": pod.name, "exit_code": pod.last_exit,
-                                                              "restart_in_s": backoff}})
+                                                              "restart_in_s": backoff, "reason": pod.last_words}})
             return
         try:
-            ready = (await self._client.get(pod.url + "/ready")).status_code == 200
+            ready = (await self._client.get(pod.url + "/ready", timeout=PROBE_TIMEOUT_S)).status_code == 200
         except httpx.HTTPError:
             ready = False
         if ready and pod.state != "ready":
@@ -258,10 +269,13 @@ class Deployment:
     def _detail(self, pod: Replica) -> str:
         if pod.last_exit is None:
             return ""
-        return f"last exit code {pod.last_exit}; log {self.launcher.log_path(pod.name)}"
+        code = f"killed by {_signal_name(-pod.last_exit)}" if pod.last_exit < 0 else f"last exit code {pod.last_exit}"
+        said = f"{pod.last_words}; " if pod.last_words else ""  # its last words first: what a reader needs
+        return f"{said}{code}; log {self.launcher.log_path(pod.name)}"
 
     async def metrics(self) -> list[dict[str, Any]]:
-        """Each live replica's ``/metrics`` text (None when it did not answer)."""
+        """Each live replica's ``/metrics`` text (None when it did not answer), followed by the Service's
+        histogram of that replica's answers (``lastmile_service_upstream_duration_seconds``, hop included)."""
         pods = [p for p in self.pods if p.state not in ("draining", "dead")]
 
         async def scrape(pod: Replica) -> dict[str, Any]:
@@ -270,6 +284,8 @@ class Deployment:
                 text = response.text if response.status_code == 200 else None
             except httpx.HTTPError:
                 text = None
+            if text is not None:
+                text = text.rstrip("\n") + "\n" + pod.upstream.text()
             return {"replica": pod.name, "state": pod.state, "text": text}
 
         return list(await asyncio.gather(*(scrape(p) for p in pods)))

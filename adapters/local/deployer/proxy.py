@@ -3,21 +3,39 @@
 A pure ASGI app that forwards each request to the next ready replica (round robin) over a
 keep-alive pool. A request that cannot reach its replica (refused, reset before an answer) is
 retried once on another ready replica, as a Service would route around a terminating endpoint.
+So is a request still waiting on a replica that stops being ready (it no longer answers its probes:
+paused, hung, or dead): without that, every request the Service sent to a frozen replica before the
+controller noticed would wait until the client gave up. Every route of the serving app only scores
+rows, so sending a request again is safe (a sampled prediction line may be written twice).
+
+For each replica the Service times every answer, the hop included (:mod:`.upstream`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 
 import httpx
 
 from adapters.local.deployer.controller import Deployment
+from adapters.local.deployer.replicas import Replica
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length",
         "content-encoding"}
 # How a request fails to reach a replica that is stopping or was killed: refused, no connect in time, the
 # connection reset while the request was written, or closed (or reset) before any answer.
 _UNREACHED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError)
+_ANSWERING = ("ready", "draining")
+"""A replica in any other state failed its probe or exited: what waits on it is sent elsewhere (a draining one
+is alive and finishes what it has)."""
+WATCH_S = 0.1
+"""How often a request waiting on a replica looks at that replica's state."""
+
+
+class _Abandoned(Exception):
+    """The replica stopped being ready while the request waited on it."""
 
 
 class ServiceProxy:
@@ -51,13 +69,15 @@ class ServiceProxy:
             pod = pods[next(self._turn) % len(pods)]
             tried.add(pod.name)
             pod.inflight += 1
+            began = time.perf_counter()
             try:
-                response = await self._client.request(scope["method"], (pod.route_url or pod.url) + path,
-                                                      headers=headers, content=body)
-            except _UNREACHED:
+                response = await self._exchange(pod, scope["method"], (pod.route_url or pod.url) + path, headers,
+                                                body)
+            except (*_UNREACHED, _Abandoned):
                 continue
             finally:
                 pod.inflight -= 1
+            pod.upstream.observe(scope["path"], response.status_code, time.perf_counter() - began)
             out = [(k.encode(), v.encode()) for k, v in response.headers.items() if k.lower() not in _HOP]
             out += [(b"content-length", str(len(response.content)).encode()),
                     (b"x-lastmile-replica", pod.name.encode())]
@@ -68,8 +88,29 @@ class ServiceProxy:
                     "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")]})
         await send({"type": "http.response.body", "body": b'{"error": "no ready replica"}'})
 
+    async def _exchange(self, pod: Replica, method: str, url: str, headers: list, body: bytes) -> httpx.Response:
+        """The replica's answer; :class:`_Abandoned` when it stops being ready before answering."""
+        request = asyncio.ensure_future(self._client.request(method, url, headers=headers, content=body))
+        try:
+            while True:
+                done, _ = await asyncio.wait({request}, timeout=WATCH_S)
+                if done:
+                    return request.result()
+                if pod.state not in _ANSWERING:
+                    raise _Abandoned(pod.name)
+        finally:
+            if not request.done():
+                request.cancel()  # closes that connection; the replica answers into the void if it ever wakes
+                request.add_done_callback(_settled)
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _settled(task: asyncio.Future) -> None:
+    """Retrieve an abandoned request's outcome, so that asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _lifespan(receive, send) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.local.deployer.upstream import UpstreamLatency
 from harness.infra.processes import signal_group
 
 log = logging.getLogger("lastmile.deployer")
@@ -46,7 +47,12 @@ class Replica:
     ready_since: float | None = None
     inflight: int = 0
     last_exit: int | None = None
+    last_words: str = ""  # why it last exited, from the end of its log (Kubernetes' termination message)
     route_url: str | None = None  # where the Service sends its traffic (a fault-proxy route, or ``url``)
+    upstream: UpstreamLatency = field(init=False, repr=False)  # the Service's view of its latency
+
+    def __post_init__(self) -> None:
+        self.upstream = UpstreamLatency(self.name)
 
     @property
     def url(self) -> str:
@@ -147,6 +153,38 @@ class Launcher:
     def close(self) -> None:
         for watcher in self._watchers:
             watcher.cancel()
+
+
+LAST_WORDS_BYTES = 16_384
+LAST_WORDS_CHARS = 500
+
+
+def last_words(log: Path) -> str:
+    """Why a replica exited, from the end of its log (what Kubernetes' ``FallbackToLogsOnError`` termination
+    message gives): among the error lines it wrote last, the ``error`` field of a JSON one (a failed model load
+    says what failed), else the message of one, else its last line when that is not JSON (a traceback's end);
+    "" when it ended on an ordinary line (killed while it served)."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - LAST_WORDS_BYTES))
+            lines = [line for line in file.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    said = ""
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            said = said or line.strip()  # not ours: a traceback, a message on stderr
+            continue
+        if str(entry.get("level", "")).lower() not in ("error", "critical"):
+            break
+        if isinstance(entry.get("error"), str):
+            return entry["error"][:LAST_WORDS_CHARS]
+        said = said or str(entry.get("message", ""))
+    return said[:LAST_WORDS_CHARS]
 
 
 async def stop(proc: asyncio.subprocess.Process | None, grace_s: float = 10.0) -> None:
