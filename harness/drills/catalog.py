@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MODULES: tuple[str, ...] = ("harness.drills.actions", "harness.drills.probes")
+MODULES: tuple[str, ...] = ("harness.drills.actions", "harness.drills.probes", "harness.drills.serving_activities",
+                             "harness.drills.pipeline_activities")
 """The modules that register activities; :func:`activities` imports them."""
 
 
