@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlencode, urljoin, urlparse
 
 import httpx
 
@@ -49,8 +49,10 @@ class DistributionRegistry:
         location = started.headers.get("location")
         if not location:
             raise UserError(f"registry at {self.endpoint} started an upload to {repository} without a location")
-        self._call("PUT", urljoin(self.endpoint + "/", location), params={"digest": digest}, content=data,
-                   headers={"Content-Type": "application/octet-stream"})
+        # The location carries the upload's state in its query: add the digest to it (httpx's params would replace it).
+        target = urljoin(self.endpoint + "/", location)
+        target += ("&" if "?" in target else "?") + urlencode({"digest": digest})
+        self._call("PUT", target, content=data, headers={"Content-Type": "application/octet-stream"})
         return digest
 
     def fetch_blob(self, repository: str, digest: str) -> bytes:
