@@ -4,28 +4,38 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TIERS  := tests/unit tests/component tests/integration tests/e2e
 
-.PHONY: e2e test unit integration deps lock up down doctor clean
+.PHONY: e2e test unit component integration lint drills deps lock up down doctor clean
 
 e2e: $(STAMP)
 	@bash scripts/e2e.sh
 
+# Every tier once, cheapest first: unit (pure), component (processes, git, SQLite), integration (stand-ins), e2e.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(TIERS)
 
-unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+unit component integration: $(STAMP)
+	$(BIN)/pytest tests/$@
 
-integration: $(STAMP)
-	$(BIN)/pytest tests/integration
+# ruff, the import rules (import-linter contracts in pyproject.toml) and mypy.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+# Every drill in scenarios/drills on stand-ins of its own (state in .lastmile-drills/); JUnit in reports/drills.xml.
+drills: $(STAMP)
+	@bash scripts/drills.sh
 
 deps: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/warm_bytecode.py
 	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh
 	@touch $@
 
 # Re-pin after changing dependencies in pyproject.toml: what this venv has becomes what CI installs.
+# pip is in .venv whichever installer filled it, and its freeze installs with both uv and pip.
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^lastmile' > constraints.txt
 
@@ -34,4 +44,5 @@ up down doctor: $(STAMP)
 
 clean:
 	-$(BIN)/lastmile down
-	rm -rf $(VENV) .lastmile
+	-LASTMILE_STATE_DIR=.lastmile-drills $(BIN)/lastmile down
+	rm -rf $(VENV) .lastmile .lastmile-drills reports

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make drills`: every failure drill in scenarios/drills, on stand-ins of their own (state in .lastmile-drills/,
+# free ports, so a running `make e2e` or `lastmile up` is never touched). A champion is deployed first, then
+# `lastmile drill run --all` runs each drill with its verdict, journal and the invariants; the JUnit XML goes to
+# reports/drills.xml. The stand-ins are stopped at the end unless KEEP=1. Exit code: the drill run's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LM=.venv/bin/lastmile
+export LASTMILE_STATE_DIR=${LASTMILE_STATE_DIR:-.lastmile-drills}
+free_port() { .venv/bin/python -c 'from harness.infra.processes import free_port; print(free_port())'; }
+for name in FAULTS OBJECT_STORE REGISTRY MLFLOW DEPLOYER; do
+  export "LASTMILE_STANDINS__${name}__PORT=$(free_port)"
+done
+export LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT=$(free_port)
+mkdir -p reports
+
+teardown() {
+  local rc=$?
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "KEEP=1: the drills' stand-ins keep running (state in $LASTMILE_STATE_DIR)"
+  else
+    $LM down >/dev/null || true
+  fi
+  exit $rc
+}
+trap teardown EXIT
+
+SECONDS=0
+$LM up
+$LM run --force
+$LM drill run --all --junit reports/drills.xml ${DRILL_TAGS:+--tags "$DRILL_TAGS"}
+echo "drills: every drill passed in ${SECONDS} s; JUnit XML in reports/drills.xml"
