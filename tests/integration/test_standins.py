@@ -99,3 +99,15 @@ def test_mlflow_s_databases_are_private(stack):
     home = stack.settings.state_dir / "mlflow"
     for name in ("basic_auth.db", "mlflow.db"):
         assert (home / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_the_deployer_admin_api_refuses_a_malformed_deploy_in_one_answer(stack):
+    """A deploy with an unknown field (the old 'smoke' check, malformed) is refused with 422 at the door; it
+    used to be stored and raise a KeyError in every reconcile pass."""
+    url, name = stack.endpoints()["deployer"], stack.settings.project
+    token = stack.secret("secret:deployer-token").reveal()
+    body = {"serving_digest": "sha256:" + "0" * 64, "bundle_dir": "/nonexistent", "model_name": "m",
+            "model_version": "1", "smoke": {"path": "/invocations"}}
+    answer = httpx.put(f"{url}/deployments/{name}", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 422 and "smoke" in answer.text
+    assert httpx.get(f"{url}/deployments/{name}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
