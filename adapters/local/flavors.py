@@ -60,7 +60,7 @@ class DistributionRegistry(FlavorConfig):
     repository_prefix: str = "lastmile"
 
     def build(self, h: Harness):
-        from adapters.local.distribution import DistributionRegistry as Adapter
+        from adapters.shared.distribution import DistributionRegistry as Adapter
 
         return Adapter(h.endpoint("registry", self.endpoint), self.username, h.secret(self.password), self.password)
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from adapters.local.distribution import DistributionRegistry
 from adapters.local.faultproxy.testing import FaultProxyProcess
 from adapters.local.faults import LocalFaultInjector
 from adapters.local.flavors import s3_credentials
 from adapters.local.s3 import S3ObjectStore
+from adapters.shared.distribution import DistributionRegistry
 from harness.domain.errors import AuthError, IntegrityError, NotFound
 from harness.domain.records import FaultSpec, oci_digest
 from harness.infra.processes import free_port

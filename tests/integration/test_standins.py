@@ -28,7 +28,7 @@ def test_registry_refuses_anonymous(stack):
 
 
 def test_registry_refuses_wrong_password(stack):
-    from adapters.local.distribution import DistributionRegistry
+    from adapters.shared.distribution import DistributionRegistry
     from harness.domain.records import Secret
 
     wrong = DistributionRegistry(stack.endpoints()["registry"], "lastmile", Secret("not-the-password"))
