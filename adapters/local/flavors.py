@@ -43,6 +43,9 @@ class S3Store(FlavorConfig):
     access_key_id: SecretRefStr | None = None
     secret_access_key: SecretRefStr | None = None
 
+    def where(self, h: Harness) -> str:
+        return h.endpoint("object_store", self.endpoint)
+
     def build(self, h: Harness):
         from adapters.local.s3 import S3ObjectStore
 
@@ -58,6 +61,9 @@ class DistributionRegistry(FlavorConfig):
     username: str = "lastmile"
     password: SecretRefStr = "secret:registry-password"
     repository_prefix: str = "lastmile"
+
+    def where(self, h: Harness) -> str:
+        return h.endpoint("registry", self.endpoint)
 
     def build(self, h: Harness):
         from adapters.shared.distribution import DistributionRegistry as Adapter
@@ -101,6 +107,9 @@ class MlflowRegistry(FlavorConfig):
     password: SecretRefStr | None = Field("secret:mlflow-password",
                                           description="basic-auth password; null for a server without auth")
 
+    def where(self, h: Harness) -> str:
+        return h.endpoint("mlflow", self.tracking_uri)
+
     def build(self, h: Harness):
         from adapters.local.mlflow_registry import MlflowModelRegistry
 
@@ -113,6 +122,9 @@ class LocalDeployer(DeployerConfig):
 
     flavor: Literal["local"]
     endpoint: str | None = Field(None, description="the controller's admin API; empty means the deployer stand-in")
+
+    def where(self, h: Harness) -> str:
+        return h.endpoint("deployer", self.endpoint)
 
     def build(self, h: Harness):
         from adapters.local.deployer.client import LocalDeployer as Adapter
@@ -141,6 +153,9 @@ class FileSecrets(FlavorConfig):
     flavor: Literal["file"]
     path: str = "secrets.json"
 
+    def where(self, h: Harness) -> str:
+        return str(h.settings.state_dir / self.path)
+
     def build(self, h: Harness):
         from adapters.local.secrets import FileSecretStore
 
@@ -153,6 +168,9 @@ class JsonlLogs(FlavorConfig):
     flavor: Literal["jsonl"]
     path: str = "logs/events.jsonl"
 
+    def where(self, h: Harness) -> str:
+        return str(h.settings.state_dir / self.path)
+
     def build(self, h: Harness):
         from adapters.local.logsink import JsonlLogSink
 
@@ -164,6 +182,9 @@ class GitTrigger(TriggerConfig):
     """What changed in the git repository holding the project (the config file's directory)."""
 
     flavor: Literal["git"]
+
+    def where(self, h: Harness) -> str:
+        return str(h.settings.root)
 
     def build(self, h: Harness):
         from adapters.local.git_trigger import GitSourceTrigger
@@ -178,6 +199,9 @@ class LocalFaults(FlavorConfig):
 
     port = "fault_injector"
     flavor: Literal["local"]
+
+    def where(self, h: Harness) -> str:
+        return h.endpoints().urls.get("faults", "")
 
     def build(self, h: Harness):
         from adapters.local.faults import LocalFaultInjector

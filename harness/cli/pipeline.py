@@ -17,7 +17,7 @@ from harness.infra.locks import Holder, RunLock, RunLocked
 from harness.pipeline import datasets
 from harness.pipeline import journal as journal_mod
 from harness.pipeline.journal import RunRecord
-from harness.pipeline.runner import Pipeline, RunOptions
+from harness.pipeline.runner import Pipeline, RunOptions, endpoints, flavors
 from harness.pipeline.stages import NAMES, describe
 
 RUN_HELP = ("Run the pipeline through the profile's ports; exit 1 when a stage fails.\n\n"
@@ -40,6 +40,11 @@ def run(
     if until not in NAMES:
         raise UserError(f"--until {until}: no such stage", hint=f"the stages are {', '.join(NAMES)}", exit_code=2)
     h = harness()
+    if not as_json:
+        where = endpoints(h)
+        err.print(f"profile {h.settings.profile}: " + ", ".join(
+            f"{port}={flavor}" + (f" ({where[port]})" if port in where else "") for port, flavor in flavors(h).items()),
+            style="dim", highlight=False)
     live = None if as_json or not out.is_terminal else Live(console=out, refresh_per_second=4)
     pipeline = Pipeline(h, on_change=_redraw(live), on_wait=_waiting(live))
     record = None

@@ -56,6 +56,10 @@ class FlavorConfig(Strict):
         raise NotBuilt(f"{self.port}: flavor '{self.flavor}' is typed in config but its adapter is not built "
                        f"in this version of lastmile")
 
+    def where(self, h: Harness) -> str:
+        """Where this port's adapter goes (an endpoint, a file); empty for one that runs in this process."""
+        return ""
+
     @classmethod
     def built(cls) -> bool:
         return cls.build is not FlavorConfig.build

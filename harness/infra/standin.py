@@ -39,6 +39,8 @@ class StandIn:
     install_hint: str = ""
     start_timeout_s: float = 30.0
     front: bool = False
+    wave: int = 1
+    """Start order: every stand-in of a lower wave is ready before this one prepares and starts."""
 
     def __init__(self, port: int, state_dir: Path):
         self.port = port

@@ -86,7 +86,7 @@ class Supervisor:
                                    **{s.name: _url(s.public[s.name]) for s in todo if s.front}})
             started: list[Running] = []
             try:
-                for group in ([s for s in todo if s.front], [s for s in todo if not s.front]):
+                for group in _waves(todo):
                     procs = {}
                     for s in group:
                         progress(f"starting {s.name} on port {s.public[s.name]}")
@@ -295,6 +295,14 @@ def _stop(*targets: Running, timeout: float = 10.0) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(left, timeout=timeout)
+
+
+def _waves(todo: Sequence[StandIn]) -> list[list[StandIn]]:
+    """The front first, then each start order (``StandIn.wave``) in turn: a wave starts once the one before is
+    ready, so a stand-in can use another's API while it prepares (credentials in a vault stand-in, say)."""
+    fronts = [s for s in todo if s.front]
+    others = sorted({s.wave for s in todo if not s.front})
+    return [group for group in [fronts, *([s for s in todo if not s.front and s.wave == w] for w in others)] if group]
 
 
 def plan_ports(s: StandIn, taken: set[int], fronted: bool, owned: AbstractSet[int] = frozenset()

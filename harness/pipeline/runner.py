@@ -56,6 +56,24 @@ class RunOptions:
     """When another run holds the state directory's run lock: wait for it (True) or raise ``RunLocked``."""
 
 
+def flavors(h: Harness) -> dict[str, str]:
+    """Each port's flavor in this profile."""
+    ports = h.settings.ports
+    return {port: getattr(ports, port).flavor for port in type(ports).model_fields}
+
+
+def endpoints(h: Harness) -> dict[str, str]:
+    """Where each port goes in this profile (an endpoint or a file; none for in-process ones)."""
+    ports = h.settings.ports
+    found = {}
+    for port in type(ports).model_fields:
+        try:
+            found[port] = getattr(ports, port).where(h)
+        except LastmileError as exc:  # a stand-in not up: the run says so when it needs the port
+            found[port] = f"unknown ({exc})"
+    return {port: where for port, where in found.items() if where}
+
+
 class Pipeline:
     """The seven stages over one harness's ports. ``on_change`` sees the record at every journal change;
     ``on_wait`` is called once with the holder when the run has to wait for another run's lock."""
@@ -79,10 +97,8 @@ class Pipeline:
             return self._locked(run_id, options, wanted)
 
     def _locked(self, run_id: str, options: RunOptions, wanted: tuple[str, ...]) -> RunRecord:
-        ports = self.settings.ports
-        flavors = {port: getattr(ports, port).flavor for port in type(ports).model_fields}
-        journal = Journal(self.runs_dir, self.settings.profile, on_change=self.on_change,
-                          emit=self.h.log_sink.emit, run_id=run_id, ports=flavors, **options.context)
+        journal = Journal(self.runs_dir, self.settings.profile, on_change=self.on_change, emit=self.h.log_sink.emit,
+                          run_id=run_id, ports=flavors(self.h), endpoints=endpoints(self.h), **options.context)
         self.last = journal.record
         previous = journal_mod.last_good(self.runs_dir, options.until)
         summary: dict[str, Any] = {}
