@@ -10,14 +10,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from botocore.exceptions import ClientError
 
 from adapters.local.faultproxy.testing import FaultProxyProcess
 from adapters.local.faults import LocalFaultInjector
 from adapters.local.flavors import s3_credentials
 from adapters.local.s3 import S3ObjectStore
 from adapters.shared.distribution import DistributionRegistry
-from harness.domain.errors import AuthError, IntegrityError, NotFound
+from harness.domain.errors import AuthError, CapacityError, IntegrityError, NotFound
 from harness.domain.records import FaultSpec, oci_digest
 from harness.infra.processes import free_port
 from harness.infra.standin import http_status
@@ -102,7 +101,7 @@ def test_latency_slows_a_real_request_until_reverted(injector, front):
     assert evidence.took_effect
 
 
-def test_a_503_rule_on_object_store_makes_boto3_see_slowdown(stack, injector, front):
+def test_a_503_rule_on_object_store_is_a_capacity_error_naming_slowdown(stack, injector, front):
     store = proxied_store(stack, front)
     bucket = stack.settings.buckets.data
     key = f"faults/{uuid.uuid4().hex}"
@@ -110,11 +109,11 @@ def test_a_503_rule_on_object_store_makes_boto3_see_slowdown(stack, injector, fr
     handle = injector.inject(FaultSpec("http", "object_store", "error",
                                        {"method": "GET", "path": f"/{bucket}/faults/*", "preset": "s3-slowdown"}))
     try:
-        with pytest.raises(ClientError) as refused:
+        with pytest.raises(CapacityError, match=r"\(SlowDown\) after boto3's retries") as refused:
             store.get(bucket, key)
     finally:
         evidence = injector.revert(handle.id)
-    assert refused.value.response["Error"]["Code"] == "SlowDown"
+    assert refused.value.url == front.urls["object_store"]
     assert evidence.took_effect and "answered 503" in evidence.detail
     assert store.get(bucket, key) == b"payload"
 
