@@ -1,3 +1,3 @@
-"""Adapters of the oci profile, over the ``oci`` SDK (Object Storage, OCIR, Data Science jobs, OKE,
-Vault, Logging, DevOps). Not built yet: the wiring has no factory for their flavors, so
-`lastmile doctor` reports the profile as not runnable here."""
+"""The oci family: adapters over the ``oci`` SDK (Object Storage, Vault secrets, Logging, OCIR through the
+shared Distribution client; Data Science jobs, DevOps builds and OKE still typed only), their auth, and the OCI
+API stand-in (``adapters.oci.standin``) they are tested against. Flavors are declared in :mod:`.flavors`."""

@@ -1,14 +1,17 @@
 """The oci family's flavors, typed so that `lastmile.yaml` can name them and `lastmile doctor` can judge them.
 
-Their adapters are not built yet: each keeps :meth:`FlavorConfig.build`'s default, which says so in one line.
-Registered under the ``lastmile.adapters`` entry point as ``oci``.
+Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``) and OCI Logging (``oci-logging``);
+each builder imports its adapter and the ``oci`` SDK only then. The others (DevOps, Data Science, OKE) keep
+:meth:`FlavorConfig.build`'s default, which says so in one line. Every flavor takes an ``endpoint``: empty means
+the region's real service endpoint, a URL points the same profile at a stand-in. Registered under the
+``lastmile.adapters`` entry point as ``oci``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from harness.config.flavors import (
     DeployerConfig,
@@ -20,27 +23,61 @@ from harness.config.flavors import (
     TriggerConfig,
 )
 
+if TYPE_CHECKING:
+    from harness.bootstrap import Harness
+
 FAMILY = Family("oci")
+
+ENDPOINT = Field(None, description="service endpoint override; empty = the region's real endpoint")
 
 
 class OciAuth(Strict):
-    method: Literal["config_file", "instance_principal", "resource_principal"] = "config_file"
+    """How the SDK signs (see :mod:`adapters.oci.auth`): ``api_key`` (a config file profile with a key file),
+    ``session_token`` (a profile from ``oci session authenticate``), ``instance_principal`` or
+    ``resource_principal``. ``config_file`` and ``profile`` matter for the first two; ``region``, when set, wins
+    over the profile's or the principal's."""
+
+    method: Literal["api_key", "session_token", "instance_principal", "resource_principal"] = "api_key"
     config_file: str = "~/.oci/config"
     profile: str = "DEFAULT"
+    region: str = ""
+
+
+def _region_url(template: str, region: str) -> str:
+    return template.format(region=region or "<region>")
 
 
 @FAMILY.flavor
 class OciObjectStore(FlavorConfig):
+    """OCI Object Storage's native API; objects over ``multipart_threshold_mib`` go up in parts."""
+
     port = "object_store"
     flavor: Literal["oci"]
-    namespace: str
+    namespace: str = Field("", description="the tenancy's Object Storage namespace; empty = ask the service")
     region: str
     compartment_id: str
     auth: OciAuth = OciAuth()
+    endpoint: str | None = ENDPOINT
+    multipart_threshold_mib: int = Field(64, ge=1)
+    part_size_mib: int = Field(16, ge=1)
+
+    def where(self, h: Harness) -> str:
+        return self.endpoint or _region_url("https://objectstorage.{region}.oraclecloud.com", self.region)
+
+    def build(self, h: Harness):
+        from adapters.oci.auth import credentials
+        from adapters.oci.objectstore import MIB, open_store
+
+        return open_store(credentials(self.auth, self.region), self.endpoint, self.namespace, self.compartment_id,
+                          self.multipart_threshold_mib * MIB, self.part_size_mib * MIB)
 
 
 @FAMILY.flavor
 class Ocir(FlavorConfig):
+    """OCI Container Registry, logged in as ``<namespace>/<username>`` with an auth token from the secret store.
+    Repositories live under the namespace: ``repository_prefix`` gets it in front when it does not start with it
+    (``lastmile`` becomes ``<namespace>/lastmile``), so every ref pushed is a full, pullable OCIR path."""
+
     port = "artifact_registry"
     flavor: Literal["ocir"]
     region: str
@@ -48,6 +85,24 @@ class Ocir(FlavorConfig):
     username: str
     auth_token: SecretRefStr
     repository_prefix: str = "lastmile"
+    endpoint: str | None = Field(None, description="registry URL override; empty = https://<region-key>.ocir.io")
+
+    @field_validator("repository_prefix")
+    @classmethod
+    def _under_the_namespace(cls, prefix: str, info: ValidationInfo) -> str:
+        namespace, prefix = info.data.get("namespace", ""), prefix.strip("/")
+        return prefix if not namespace or prefix.startswith(namespace + "/") else f"{namespace}/{prefix}"
+
+    def where(self, h: Harness) -> str:
+        from adapters.oci.ocir import ocir_host
+
+        return self.endpoint or f"https://{ocir_host(self.region)}"
+
+    def build(self, h: Harness):
+        from adapters.oci.ocir import open_registry
+
+        return open_registry(self.region, self.namespace, self.username, h.secret(self.auth_token),
+                             self.auth_token, self.endpoint)
 
 
 @FAMILY.flavor
@@ -56,6 +111,7 @@ class DevOpsBuilder(FlavorConfig):
     flavor: Literal["devops"]
     build_pipeline_id: str
     auth: OciAuth = OciAuth()
+    endpoint: str | None = ENDPOINT
 
 
 @FAMILY.flavor
@@ -67,6 +123,7 @@ class DataScienceJobs(JobRunnerConfig):
     log_group_id: str | None = None
     timeout_s: float = Field(3600.0, gt=0)
     auth: OciAuth = OciAuth()
+    endpoint: str | None = ENDPOINT
 
 
 @FAMILY.flavor
@@ -75,23 +132,69 @@ class OkeDeployer(DeployerConfig):
     cluster_id: str
     namespace: str = "lastmile"
     auth: OciAuth = OciAuth()
+    endpoint: str | None = ENDPOINT
 
 
 @FAMILY.flavor
 class VaultSecrets(FlavorConfig):
+    """Secrets in an OCI Vault, read by name (``vault:NAME``, ``secret:NAME``) or OCID (``vault:OCID``) and
+    cached for ``cache_ttl_s``. They are managed in the tenancy (Terraform): lastmile never writes them, and a
+    missing one is an error naming it."""
+
     port = "secret_store"
     flavor: Literal["vault"]
     vault_id: str
     compartment_id: str
+    cache_ttl_s: float = Field(60.0, ge=0)
+    region: str = ""
     auth: OciAuth = OciAuth()
+    endpoint: str | None = Field(None, description="Secrets retrieval endpoint override; empty = the region's")
+
+    def where(self, h: Harness) -> str:
+        return self.endpoint or _region_url("https://secrets.vaults.{region}.oci.oraclecloud.com",
+                                            self.region or self.auth.region)
+
+    def build(self, h: Harness):
+        from adapters.oci.auth import credentials
+        from adapters.oci.vault import open_store
+
+        return open_store(credentials(self.auth, self.region), self.endpoint, self.vault_id, self.cache_ttl_s)
 
 
 @FAMILY.flavor
 class OciLogging(FlavorConfig):
+    """A custom log of OCI Logging: events sent with PutLogs in batches, read back with Logging Search (which
+    needs ``log_group_id`` and ``compartment_id`` too)."""
+
     port = "log_sink"
     flavor: Literal["oci-logging"]
     log_id: str
+    log_group_id: str = ""
+    compartment_id: str = ""
+    source: str = "lastmile"
+    batch_size: int = Field(20, ge=1, le=1000)
+    max_delay_s: float = Field(5.0, ge=0)
+    search_window_days: float = Field(14.0, gt=0)
+    region: str = ""
     auth: OciAuth = OciAuth()
+    endpoint: str | None = Field(None, description="Logging Ingestion endpoint override; empty = the region's")
+    search_endpoint: str | None = Field(None, description="Logging Search endpoint; empty = `endpoint`, else the "
+                                                          "region's")
+
+    def where(self, h: Harness) -> str:
+        return self.endpoint or _region_url("https://ingestion.logging.{region}.oci.oraclecloud.com",
+                                            self.region or self.auth.region)
+
+    def build(self, h: Harness):
+        import datetime as dt
+
+        from adapters.oci.auth import credentials
+        from adapters.oci.logsink import open_sink
+
+        return open_sink(credentials(self.auth, self.region), self.endpoint, self.log_id,
+                         search_endpoint=self.search_endpoint, log_group_id=self.log_group_id,
+                         compartment_id=self.compartment_id, source=self.source, batch_size=self.batch_size,
+                         max_delay_s=self.max_delay_s, search_window=dt.timedelta(days=self.search_window_days))
 
 
 @FAMILY.flavor
@@ -100,3 +203,14 @@ class DevOpsTrigger(TriggerConfig):
     project_id: str
     repository_id: str
     auth: OciAuth = OciAuth()
+    endpoint: str | None = ENDPOINT
+
+
+def _doctor(ports) -> list[str]:
+    """The auth of every port on an OCI flavor, checked offline (config file, key, fingerprint, principals)."""
+    from adapters.oci.auth import settings_problems
+
+    return settings_problems((port, config) for port, config in ports if type(config) in FAMILY.configs)
+
+
+FAMILY.doctor = _doctor

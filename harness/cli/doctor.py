@@ -45,8 +45,9 @@ def profile_verdict(settings: Settings, found: list[Finding]) -> tuple[bool, str
         reasons.append("needs a Docker engine")
     if mode != "none" and mode not in modes:
         reasons.append(f"stand-ins in {mode} not built yet")
-    if any(getattr(cfg, "auth", None) for _, cfg in settings.ports) and not have["oci config"]:
-        reasons.append("needs an OCI config or principal")
+    for family in families():
+        if family.doctor is not None and any(type(cfg) in family.configs for _, cfg in settings.ports):
+            reasons += family.doctor(settings.ports)
     if missing:
         reasons.append("adapters not built yet: " + ", ".join(missing))
     return (not reasons, "; ".join(reasons) or "ready")

@@ -100,6 +100,9 @@ class Family:
     name: str
     configs: list[type[FlavorConfig]] = field(default_factory=list)
     standins: dict[str, StandInsBuilder] = field(default_factory=dict)
+    doctor: Callable[[Any], list[str]] | None = None
+    """What stops a profile's ports of this family from working, checked without sending a request (the
+    argument is the profile's ``ports``); ``lastmile doctor`` prints it."""
 
     def flavor(self, cls: type[FlavorConfig]) -> type[FlavorConfig]:
         """Class decorator: register a flavor config of this family."""

@@ -166,6 +166,13 @@ def test_removed_rules_stop_applying(api, web):
     assert web.get("/x").status_code == 200 and web.post("/x").status_code == 200 and api.faults("web") == []
 
 
+def test_a_rule_whose_default_name_holds_its_path_can_be_removed_by_that_name(api, web):
+    rule = api.add_fault("web", "POST", "/20200831/logs/*", status=429)
+    assert "/" in rule.name
+    api.remove_fault("web", rule.name)
+    assert api.faults("web") == [] and web.post("/20200831/logs/x").status_code == 200
+
+
 def test_a_head_request_gets_no_body(api, web):
     api.add_fault("web", "HEAD", "*", status=503, body="not for HEAD")
     answer = web.head("/x")

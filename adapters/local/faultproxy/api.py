@@ -107,7 +107,7 @@ def create_app(registry: Registry) -> Starlette:
         Route("/proxies/{proxy}/toxics/{toxic}", toxic, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route("/proxies/{proxy}/stats", stats, methods=["GET"]),
         Route("/proxies/{proxy}/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/proxies/{proxy}/faults/{fault}", fault, methods=["GET", "DELETE"]),
+        Route("/proxies/{proxy}/faults/{fault:path}", fault, methods=["GET", "DELETE"]),  # a name may hold "/"
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={errors.ApiError: _api_error})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -188,7 +189,8 @@ class FaultProxyClient:
         return HttpFault.from_json(self._call("POST", f"/proxies/{proxy}/faults", sent))
 
     def remove_fault(self, proxy: str, name: str) -> None:
-        self._call("DELETE", f"/proxies/{proxy}/faults/{name}")
+        """Remove a rule by name; a default name holds the rule's path, slashes and all."""
+        self._call("DELETE", f"/proxies/{proxy}/faults/{quote(name, safe='/')}")
 
     def clear_faults(self, proxy: str) -> None:
         self._call("DELETE", f"/proxies/{proxy}/faults")
