@@ -15,6 +15,7 @@ from harness.config.flavors import (
     Family,
     FlavorConfig,
     JobRunnerConfig,
+    S3Access,
     SecretRefStr,
     TriggerConfig,
 )
@@ -45,6 +46,9 @@ class S3Store(FlavorConfig):
 
     def where(self, h: Harness) -> str:
         return h.endpoint("object_store", self.endpoint)
+
+    def s3_access(self, h: Harness) -> S3Access:
+        return S3Access(h.endpoint("object_store", self.endpoint), self.region, *s3_credentials(self, h))
 
     def build(self, h: Harness):
         from adapters.local.s3 import S3ObjectStore
@@ -138,8 +142,9 @@ class LocalDeployer(DeployerConfig):
                                                                    None)),
                "MLFLOW_DISABLE_TELEMETRY": "true",
                "LASTMILE_SERVING_SAMPLES_URI": f"s3://{settings.buckets.predictions}/predictions/"}
-        if isinstance(store, S3Store):
-            env["LASTMILE_SERVING_S3_ENDPOINT"] = h.endpoint("object_store", store.endpoint)
+        access = store.s3_access(h)
+        if access is not None and access.endpoint:
+            env["LASTMILE_SERVING_S3_ENDPOINT"] = access.endpoint
         return Adapter(h.endpoint("deployer", self.endpoint), h.secret(str(DEPLOYER_TOKEN)), h.artifact_registry,
                        settings.state_dir / "deployer" / "bundles", env, timeout_s=30.0,
                        mlflow_credentials=mlflow_credentials(h))
@@ -212,7 +217,17 @@ class LocalFaults(FlavorConfig):
 def process_standins(h: Harness) -> list[StandIn]:
     from adapters.local.standins import standins
 
-    return standins(h.settings, h.secret_store)
+    return standins(h.settings, h.secret_store, lambda: sample_store_environment(h))
+
+
+def sample_store_environment(h: Harness) -> dict[str, str]:
+    """The credentials the replicas' S3 client needs to ship samples to the profile's object store (they reach the
+    deployer stand-in's environment, as a Kubernetes Secret would, never a revision's)."""
+    access = h.settings.ports.object_store.s3_access(h)
+    if access is None or not (access.access_key_id and access.secret_access_key):
+        return {}
+    return {"AWS_ACCESS_KEY_ID": access.access_key_id.reveal(), "AWS_SECRET_ACCESS_KEY": access.secret_access_key.reveal(),
+            "AWS_DEFAULT_REGION": access.region}
 
 
 FAMILY.standins["processes"] = process_standins
@@ -249,12 +264,11 @@ def job_environment(h: Harness) -> dict[str, str]:
     if credentials is not None:
         env["MLFLOW_TRACKING_USERNAME"] = credentials[0]
         env["MLFLOW_TRACKING_PASSWORD"] = credentials[1].reveal()
-    store = ports.object_store
-    if isinstance(store, S3Store):
-        env["LASTMILE_S3_ENDPOINT"] = h.endpoint("object_store", store.endpoint)
-        env["AWS_DEFAULT_REGION"] = store.region
-        access, secret = s3_credentials(store, h)
-        if access and secret:
-            env["AWS_ACCESS_KEY_ID"] = access.reveal()
-            env["AWS_SECRET_ACCESS_KEY"] = secret.reveal()
+    access = ports.object_store.s3_access(h)  # the job reads its data with an S3 client, on every object store
+    if access is not None:
+        env["LASTMILE_S3_ENDPOINT"] = access.endpoint or ""
+        env["AWS_DEFAULT_REGION"] = access.region
+        if access.access_key_id and access.secret_access_key:
+            env["AWS_ACCESS_KEY_ID"] = access.access_key_id.reveal()
+            env["AWS_SECRET_ACCESS_KEY"] = access.secret_access_key.reveal()
     return env

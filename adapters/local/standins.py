@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -190,12 +191,15 @@ class DeployerStandIn(StandIn):
 
     name = "deployer"
 
-    def __init__(self, port: int, state_dir: Path, service_port: int, deployment: str, cfg, secrets: SecretStore):
+    def __init__(self, port: int, state_dir: Path, service_port: int, deployment: str, cfg, secrets: SecretStore,
+                 sample_store: Callable[[], dict[str, str]] | None = None):
+        """``sample_store`` gives the credentials the replicas' S3 client needs for the profile's object store."""
         super().__init__(port, state_dir)
         self.service_port = service_port
         self.deployment = deployment
         self.cfg = cfg
         self.secrets = secrets
+        self.sample_store = sample_store
 
     def public_ports(self) -> dict[str, int]:
         return {self.name: self.port, "service": self.service_port}
@@ -220,6 +224,8 @@ class DeployerStandIn(StandIn):
         return command
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        if self.sample_store is not None:
+            return self.sample_store()
         return {"AWS_ACCESS_KEY_ID": self.secrets.resolve(ACCESS_KEY).reveal(),
                 "AWS_SECRET_ACCESS_KEY": self.secrets.resolve(SECRET_KEY).reveal(),
                 "AWS_DEFAULT_REGION": "us-east-1"}
@@ -273,7 +279,8 @@ class FaultProxyStandIn(StandIn):
                 client.ensure_proxy(name, upstream, listen)
 
 
-def standins(settings: Settings, secrets: SecretStore) -> list[StandIn]:
+def standins(settings: Settings, secrets: SecretStore,
+             sample_store: Callable[[], dict[str, str]] | None = None) -> list[StandIn]:
     """The stand-ins of a ``processes`` profile, in start order."""
     cfg, state = settings.standins, settings.state_dir
     registry, tracking = settings.ports.artifact_registry, settings.ports.model_registry
@@ -283,14 +290,24 @@ def standins(settings: Settings, secrets: SecretStore) -> list[StandIn]:
         *front,
         ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server, [b.data, b.artifacts, b.predictions],
                            secrets),
-        RegistryStandIn(cfg.registry.port, state, getattr(registry, "username", "lastmile"),
-                        getattr(registry, "password", "secret:registry-password"), secrets),
+        RegistryStandIn(cfg.registry.port, state, _login(registry), _password_ref(registry), secrets),
         MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets,
                       getattr(tracking, "username", "lastmile"),
                       getattr(tracking, "password", None) or "secret:mlflow-password"),
         DeployerStandIn(cfg.deployer.port, state, cfg.deployer.service_port, settings.project,
-                        settings.ports.deployer, secrets),
+                        settings.ports.deployer, secrets, sample_store),
     ]
+
+
+def _login(registry) -> str:
+    """The user a registry flavor logs in as: OCIR's ``<namespace>/<user>``, else its username."""
+    username = getattr(registry, "username", "lastmile")
+    namespace = getattr(registry, "namespace", "")
+    return username if "/" in username or not namespace else f"{namespace}/{username}"
+
+
+def _password_ref(registry) -> str:
+    return getattr(registry, "password", None) or getattr(registry, "auth_token", None) or "secret:registry-password"
 
 
 def _compact_recording(recording: Path, port: int) -> None:

@@ -43,6 +43,24 @@ class OciAuth(Strict):
     region: str = ""
 
 
+STANDIN = "standin"
+"""An ``endpoint`` value: the OCI API stand-in that ``lastmile up`` starts (the ``oci-local`` profile); for OCIR,
+the registry stand-in."""
+
+
+def _service(endpoint: str | None, h: Harness, route: str = "oci") -> str | None:
+    """The endpoint a client uses: the stand-in's when ``endpoint`` says so, else the override (or None: the
+    region's real endpoint)."""
+    return h.endpoint(route, None) if endpoint == STANDIN else endpoint
+
+
+def _auth(auth: OciAuth, h: Harness) -> OciAuth:
+    """``{state_dir}`` in the config file's path is the profile's state dir (where the stand-in writes its key)."""
+    if "{state_dir}" not in auth.config_file:
+        return auth
+    return auth.model_copy(update={"config_file": auth.config_file.replace("{state_dir}", str(h.settings.state_dir))})
+
+
 def _region_url(template: str, region: str) -> str:
     return template.format(region=region or "<region>")
 
@@ -62,13 +80,14 @@ class OciObjectStore(FlavorConfig):
     part_size_mib: int = Field(16, ge=1)
 
     def where(self, h: Harness) -> str:
-        return self.endpoint or _region_url("https://objectstorage.{region}.oraclecloud.com", self.region)
+        return _service(self.endpoint, h) or _region_url("https://objectstorage.{region}.oraclecloud.com", self.region)
 
     def build(self, h: Harness):
         from adapters.oci.auth import credentials
         from adapters.oci.objectstore import MIB, open_store
 
-        return open_store(credentials(self.auth, self.region), self.endpoint, self.namespace, self.compartment_id,
+        return open_store(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), self.namespace,
+                          self.compartment_id,
                           self.multipart_threshold_mib * MIB, self.part_size_mib * MIB)
 
 
@@ -96,13 +115,13 @@ class Ocir(FlavorConfig):
     def where(self, h: Harness) -> str:
         from adapters.oci.ocir import ocir_host
 
-        return self.endpoint or f"https://{ocir_host(self.region)}"
+        return _service(self.endpoint, h, "registry") or f"https://{ocir_host(self.region)}"
 
     def build(self, h: Harness):
         from adapters.oci.ocir import open_registry
 
         return open_registry(self.region, self.namespace, self.username, h.secret(self.auth_token),
-                             self.auth_token, self.endpoint)
+                             self.auth_token, _service(self.endpoint, h, "registry"))
 
 
 @FAMILY.flavor
@@ -151,14 +170,15 @@ class VaultSecrets(FlavorConfig):
     endpoint: str | None = Field(None, description="Secrets retrieval endpoint override; empty = the region's")
 
     def where(self, h: Harness) -> str:
-        return self.endpoint or _region_url("https://secrets.vaults.{region}.oci.oraclecloud.com",
+        return _service(self.endpoint, h) or _region_url("https://secrets.vaults.{region}.oci.oraclecloud.com",
                                             self.region or self.auth.region)
 
     def build(self, h: Harness):
         from adapters.oci.auth import credentials
         from adapters.oci.vault import open_store
 
-        return open_store(credentials(self.auth, self.region), self.endpoint, self.vault_id, self.cache_ttl_s)
+        return open_store(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), self.vault_id,
+                          self.cache_ttl_s)
 
 
 @FAMILY.flavor
@@ -182,7 +202,7 @@ class OciLogging(FlavorConfig):
                                                           "region's")
 
     def where(self, h: Harness) -> str:
-        return self.endpoint or _region_url("https://ingestion.logging.{region}.oci.oraclecloud.com",
+        return _service(self.endpoint, h) or _region_url("https://ingestion.logging.{region}.oci.oraclecloud.com",
                                             self.region or self.auth.region)
 
     def build(self, h: Harness):
@@ -191,8 +211,8 @@ class OciLogging(FlavorConfig):
         from adapters.oci.auth import credentials
         from adapters.oci.logsink import open_sink
 
-        return open_sink(credentials(self.auth, self.region), self.endpoint, self.log_id,
-                         search_endpoint=self.search_endpoint, log_group_id=self.log_group_id,
+        return open_sink(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), self.log_id,
+                         search_endpoint=_service(self.search_endpoint, h), log_group_id=self.log_group_id,
                          compartment_id=self.compartment_id, source=self.source, batch_size=self.batch_size,
                          max_delay_s=self.max_delay_s, search_window=dt.timedelta(days=self.search_window_days))
 

@@ -40,7 +40,7 @@ def run(
     if until not in NAMES:
         raise UserError(f"--until {until}: no such stage", hint=f"the stages are {', '.join(NAMES)}", exit_code=2)
     h = harness()
-    if not as_json:
+    if not as_json and err.is_terminal:  # the journal records the same for scripts
         where = endpoints(h)
         err.print(f"profile {h.settings.profile}: " + ", ".join(
             f"{port}={flavor}" + (f" ({where[port]})" if port in where else "") for port, flavor in flavors(h).items()),

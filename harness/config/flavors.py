@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from harness.domain.errors import NotBuilt
 from harness.domain.ports import PORTS
-from harness.domain.records import SecretRef
+from harness.domain.records import Secret, SecretRef
 
 if TYPE_CHECKING:
     from harness.bootstrap import Harness
@@ -60,9 +60,24 @@ class FlavorConfig(Strict):
         """Where this port's adapter goes (an endpoint, a file); empty for one that runs in this process."""
         return ""
 
+    def s3_access(self, h: Harness) -> S3Access | None:
+        """An object store's S3 API, for the processes that reach it with an S3 client of their own (the training
+        job, the replicas shipping samples); None when it has none."""
+        return None
+
     @classmethod
     def built(cls) -> bool:
         return cls.build is not FlavorConfig.build
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """How an S3 client reaches an object store: endpoint (None: AWS's own), region and credentials."""
+
+    endpoint: str | None
+    region: str
+    access_key_id: Secret | None
+    secret_access_key: Secret | None
 
 
 class TriggerConfig(FlavorConfig):

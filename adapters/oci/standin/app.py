@@ -1,0 +1,68 @@
+"""The stand-in's one application: every service on one port, by path prefix, as the SDK lets each client take any
+``service_endpoint``.
+
+=====================  ===================================================  ==========================
+prefix                 service                                              client's service_endpoint
+=====================  ===================================================  ==========================
+``/n``                 Object Storage (native)                              ``http://HOST:PORT``
+``/s3``                Object Storage's S3 compatibility API (SigV4)        ``http://HOST:PORT/s3``
+``/20190301``          Vault secret retrieval (``SecretsClient``)           ``http://HOST:PORT``
+``/20200831``          Logging Ingestion (``LoggingClient``)                ``http://HOST:PORT``
+``/20190909``          Logging Search (``LogSearchClient``)                 ``http://HOST:PORT``
+=====================  ===================================================  ==========================
+
+Every other path answers 404 ``NotAuthorizedOrNotFound`` once the request's signature is checked, as OCI does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import errors, logging_api, objectstorage_api, s3_api, vault
+from .http import RequestIds, oci_route, render_oci_error, render_s3_error, render_unexpected
+from .keys import DEFAULT_REGION, DEFAULT_TENANCY, DEFAULT_USER, KeyRegistry
+from .objectstore import ObjectStore
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``allow_unsigned`` is for the signing benchmark only: requests with no ``Authorization`` header at all are
+    then served unchecked (those that carry one are still verified)."""
+
+    state: Path
+    namespace: str = "lastmile"
+    region: str = DEFAULT_REGION
+    s3_compartment_id: str = DEFAULT_TENANCY
+    tenancy: str = DEFAULT_TENANCY
+    user: str = DEFAULT_USER
+    allow_unsigned: bool = False
+
+
+def create_app(settings: Settings):
+    """The ASGI application over ``settings.state`` (read and created here, not at import)."""
+    objects = ObjectStore(settings.state / "objectstorage", settings.namespace)
+
+    async def unknown(_request: Request) -> Response:
+        raise errors.not_found()
+
+    routes = [
+        *objectstorage_api.routes(objects),
+        *s3_api.routes(objects, settings.s3_compartment_id),
+        *vault.routes(settings.state),
+        *logging_api.routes(settings.state),
+        oci_route("/{rest:path}", unknown, ALL_METHODS, body_signed=False),
+    ]
+    app = Starlette(routes=routes, exception_handlers={errors.OciError: render_oci_error,
+                                                       errors.S3Error: render_s3_error,
+                                                       Exception: render_unexpected})
+    app.state.settings = settings
+    app.state.keys = KeyRegistry(settings.state)
+    app.state.objects = objects
+    return RequestIds(app)

@@ -1,0 +1,108 @@
+"""Vault's secret retrieval API (``/20190301/secretbundles/...``): GetSecretBundle and GetSecretBundleByName.
+
+Secrets live in ``<state>/secrets.json`` (mode 0600), seeded with :func:`put_secret` (``lastmile up`` puts the
+stand-ins' credentials there); the server reads the file again whenever it changes. Each secret keeps its versions:
+the newest is ``CURRENT`` and ``LATEST``, the one before it ``PREVIOUS``, so a rotated value can still be read by
+version number or stage, as in OCI. Unknown secrets, versions and stages are 404 ``NotAuthorizedOrNotFound``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import errors
+from .files import WatchedJson, read_json, write_json
+from .http import Route, json_response, oci_route
+from .objectstore import now_iso
+
+STAGES = ("CURRENT", "PENDING", "LATEST", "PREVIOUS", "DEPRECATED")
+
+
+def secrets_file(state: Path) -> Path:
+    return state / "secrets.json"
+
+
+def secret_ocid(vault_id: str, name: str) -> str:
+    """A stable OCID for the secret ``name`` of ``vault_id`` (the same on every machine for the same pair)."""
+    return "ocid1.vaultsecret.oc1..amaaaaaa" + hashlib.sha256(f"{vault_id}/{name}".encode()).hexdigest()[:40]
+
+
+def put_secret(state: Path, name: str, vault_id: str, value: bytes | str, ocid: str | None = None,
+               compartment_id: str | None = None) -> dict:
+    """Create the secret ``name`` in ``vault_id``, or add a new version to it when the value changed; its record
+    (``id``, ``name``, ``vaultId``, ``versions``). The value is stored base64-encoded, as OCI returns it."""
+    content = base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+    path = secrets_file(state)
+    records: list[dict] = read_json(path, {"secrets": []})["secrets"]
+    record = next((r for r in records if r["name"] == name and r["vaultId"] == vault_id), None)
+    if record is None:
+        record = {"id": ocid or secret_ocid(vault_id, name), "name": name, "vaultId": vault_id,
+                  "compartmentId": compartment_id, "versions": []}
+        records.append(record)
+    if not record["versions"] or record["versions"][-1]["content"] != content:
+        number = record["versions"][-1]["versionNumber"] + 1 if record["versions"] else 1
+        record["versions"].append({"versionNumber": number, "content": content, "timeCreated": now_iso()})
+    write_json(path, {"secrets": records}, private=True)
+    return record
+
+
+def _bundle(record: dict, version: dict) -> dict:
+    versions = record["versions"]
+    stages = []
+    if version is versions[-1]:
+        stages = ["CURRENT", "LATEST"]
+    elif len(versions) > 1 and version is versions[-2]:
+        stages = ["PREVIOUS"]
+    return {"secretId": record["id"], "timeCreated": version["timeCreated"], "versionNumber": version["versionNumber"],
+            "versionName": version.get("versionName"), "stages": stages, "metadata": None,
+            "timeOfDeletion": None, "timeOfExpiry": None,
+            "secretBundleContent": {"contentType": "BASE64", "content": version["content"]}}
+
+
+def _choose(record: dict, request: Request) -> dict:
+    versions = record["versions"]
+    query = request.query_params
+    if not versions:
+        raise errors.not_found()
+    if "versionNumber" in query:
+        chosen = [v for v in versions if str(v["versionNumber"]) == query["versionNumber"]]
+    elif "secretVersionName" in query:
+        chosen = [v for v in versions if v.get("versionName") == query["secretVersionName"]]
+    else:
+        stage = query.get("stage", "CURRENT").upper()
+        if stage not in STAGES:
+            raise errors.invalid_parameter(f"stage must be one of {', '.join(STAGES)}")
+        by_stage = {"CURRENT": versions[-1:], "LATEST": versions[-1:], "PREVIOUS": versions[-2:-1]}
+        chosen = by_stage.get(stage, [])
+    if not chosen:
+        raise errors.not_found()
+    return chosen[0]
+
+
+def routes(state: Path) -> list[Route]:
+    secrets = WatchedJson(secrets_file(state), {"secrets": []})
+
+    async def by_id(request: Request) -> Response:
+        record = next((r for r in secrets.get()["secrets"] if r["id"] == request.path_params["secret_id"]), None)
+        if record is None:
+            raise errors.not_found()
+        return json_response(_bundle(record, _choose(record, request)))
+
+    async def by_name(request: Request) -> Response:
+        name, vault = request.query_params.get("secretName"), request.query_params.get("vaultId")
+        if not name or not vault:
+            raise errors.missing_parameter("secretName" if not name else "vaultId")
+        record = next((r for r in secrets.get()["secrets"] if r["name"] == name and r["vaultId"] == vault), None)
+        if record is None:
+            raise errors.not_found()
+        return json_response(_bundle(record, _choose(record, request)))
+
+    return [
+        oci_route("/20190301/secretbundles/actions/getByName", by_name, ["POST"]),
+        oci_route("/20190301/secretbundles/{secret_id}", by_id, ["GET"]),
+    ]
