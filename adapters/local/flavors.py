@@ -19,7 +19,7 @@ from harness.config.flavors import (
     SecretRefStr,
     TriggerConfig,
 )
-from harness.domain.records import Secret
+from harness.domain.records import Secret, SecretRef
 
 if TYPE_CHECKING:
     from harness.bootstrap import Harness
@@ -217,7 +217,24 @@ class LocalFaults(FlavorConfig):
 def process_standins(h: Harness) -> list[StandIn]:
     from adapters.local.standins import standins
 
-    return standins(h.settings, h.secret_store, lambda: sample_store_environment(h))
+    return standins(h.settings, _LaterSecrets(h), lambda: sample_store_environment(h))
+
+
+class _LaterSecrets:
+    """The profile's secret store, built when a stand-in first needs it: a vault stand-in (oci-local) is up by
+    then, not when the list of stand-ins is made."""
+
+    def __init__(self, h: Harness):
+        self._h = h
+
+    def resolve(self, ref: SecretRef) -> Secret:
+        return self._h.secret_store.resolve(ref)
+
+    def put(self, ref: SecretRef, value: str) -> None:
+        self._h.secret_store.put(ref, value)
+
+    def ensure(self, ref: SecretRef, length: int = 24) -> Secret:
+        return self._h.secret_store.ensure(ref, length)
 
 
 def sample_store_environment(h: Harness) -> dict[str, str]:

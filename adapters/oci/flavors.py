@@ -18,13 +18,16 @@ from harness.config.flavors import (
     Family,
     FlavorConfig,
     JobRunnerConfig,
+    S3Access,
     SecretRefStr,
     Strict,
     TriggerConfig,
 )
+from harness.domain.records import SecretRef
 
 if TYPE_CHECKING:
     from harness.bootstrap import Harness
+    from harness.infra.standin import StandIn
 
 FAMILY = Family("oci")
 
@@ -79,8 +82,25 @@ class OciObjectStore(FlavorConfig):
     multipart_threshold_mib: int = Field(64, ge=1)
     part_size_mib: int = Field(16, ge=1)
 
+    s3_endpoint: str | None = Field(None, description="the S3 compatibility API (what the training job reads with); "
+                                                      "empty = https://<namespace>.compat.objectstorage.<region>"
+                                                      ".oraclecloud.com, standin = the stand-in's")
+    s3_access_key_id: SecretRefStr | None = Field(None, description="a customer secret key's access key id")
+    s3_secret_key: SecretRefStr | None = Field(None, description="that customer secret key's secret")
+
     def where(self, h: Harness) -> str:
         return _service(self.endpoint, h) or _region_url("https://objectstorage.{region}.oraclecloud.com", self.region)
+
+    def s3_access(self, h: Harness) -> S3Access:
+        """OCI's S3 compatibility API on the same buckets, signed with a customer secret key (SigV4)."""
+        if self.s3_endpoint == STANDIN:
+            endpoint = h.endpoint("oci", None) + "/s3"
+        else:
+            endpoint = self.s3_endpoint or f"https://{self.namespace or '<namespace>'}.compat.objectstorage." \
+                                           f"{self.region}.oraclecloud.com"
+        access = h.secret(self.s3_access_key_id) if self.s3_access_key_id else None
+        secret = h.secret(self.s3_secret_key) if self.s3_secret_key else None
+        return S3Access(endpoint, self.region, access, secret)
 
     def build(self, h: Harness):
         from adapters.oci.auth import credentials
@@ -157,17 +177,21 @@ class OkeDeployer(DeployerConfig):
 @FAMILY.flavor
 class VaultSecrets(FlavorConfig):
     """Secrets in an OCI Vault, read by name (``vault:NAME``, ``secret:NAME``) or OCID (``vault:OCID``) and
-    cached for ``cache_ttl_s``. They are managed in the tenancy (Terraform): lastmile never writes them, and a
-    missing one is an error naming it."""
+    cached for ``cache_ttl_s``. They are managed in the tenancy (Terraform); with ``key_id`` lastmile may create
+    the ones its stand-ins generate (the oci-local profile), without it a missing one is an error naming it."""
 
     port = "secret_store"
     flavor: Literal["vault"]
     vault_id: str
     compartment_id: str
     cache_ttl_s: float = Field(60.0, ge=0)
+    key_id: str | None = Field(None, description="the vault's master encryption key: lets lastmile create and "
+                                                 "rotate secrets (the stand-ins' credentials); empty = read only")
     region: str = ""
     auth: OciAuth = OciAuth()
     endpoint: str | None = Field(None, description="Secrets retrieval endpoint override; empty = the region's")
+    management_endpoint: str | None = Field(None, description="Vault management endpoint override; empty = the "
+                                                              "region's")
 
     def where(self, h: Harness) -> str:
         return _service(self.endpoint, h) or _region_url("https://secrets.vaults.{region}.oci.oraclecloud.com",
@@ -178,7 +202,7 @@ class VaultSecrets(FlavorConfig):
         from adapters.oci.vault import open_store
 
         return open_store(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), self.vault_id,
-                          self.cache_ttl_s)
+                          self.cache_ttl_s, _service(self.management_endpoint, h), self.compartment_id, self.key_id)
 
 
 @FAMILY.flavor
@@ -230,7 +254,49 @@ def _doctor(ports) -> list[str]:
     """The auth of every port on an OCI flavor, checked offline (config file, key, fingerprint, principals)."""
     from adapters.oci.auth import settings_problems
 
-    return settings_problems((port, config) for port, config in ports if type(config) in FAMILY.configs)
+    return settings_problems((port, config) for port, config in ports if type(config) in FAMILY.configs
+                             and getattr(config, "endpoint", None) != STANDIN)  # the stand-in's key comes at `up`
 
 
 FAMILY.doctor = _doctor
+
+
+def _standins(h: Harness) -> list[StandIn]:
+    """The OCI API stand-in, when a port of the profile points at it (``endpoint: standin``): the oci-local
+    profile. It starts before the local stand-ins, which keep their generated credentials in its vault."""
+    ports = [config for _, config in h.settings.ports if type(config) in FAMILY.configs]
+    if not any(getattr(c, "endpoint", None) == STANDIN or getattr(c, "search_endpoint", None) == STANDIN
+               for c in ports if not isinstance(c, Ocir)):
+        return []
+    from adapters.oci.standin.standin import OciApiStandIn
+
+    store = h.settings.ports.object_store
+    logs = [(c.log_id, c.log_group_id or "", c.compartment_id or "") for c in ports if isinstance(c, OciLogging)]
+    buckets = [h.settings.buckets.data, h.settings.buckets.predictions]
+
+    vaults = [c for c in ports if isinstance(c, VaultSecrets)]
+
+    class Standin(OciApiStandIn):
+        wave = 0
+
+        def prepare(self, port: int) -> None:
+            super().prepare(port)
+            if vaults and isinstance(store, OciObjectStore) and store.s3_access_key_id and store.s3_secret_key:
+                from adapters.oci.standin import vault
+
+                for ref, value in ((store.s3_access_key_id, self.s3_key.access_key_id),
+                                   (store.s3_secret_key, self.s3_key.secret_key)):
+                    vault.put_secret(self.server_state, SecretRef.parse(ref).name, vaults[0].vault_id, value)
+
+        def after_ready(self, url: str) -> None:
+            if isinstance(store, OciObjectStore):  # Terraform makes the buckets in a tenancy; here, the first up
+                for bucket in buckets:
+                    h.object_store.ensure_bucket(bucket)
+
+    namespace = getattr(store, "namespace", "") or "lastmile"
+    region = getattr(store, "region", "") or "eu-frankfurt-1"
+    return [Standin(h.settings.standins.oci.port, h.settings.state_dir, namespace=namespace, region=region,
+                    logs=logs)]
+
+
+FAMILY.standins["processes"] = _standins

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -23,15 +24,17 @@ class VaultSecretStore:
     ``secret:`` references keep working on OCI) with GetSecretBundleByName in ``vault_id``; ``env:VAR`` reads the
     environment. Values are base64-decoded, cached for ``ttl_s`` seconds (0: never cached), and never logged.
 
-    The retrieval API cannot write, and lastmile does not manage the tenancy's secrets: :meth:`put`, and
-    :meth:`ensure` of a secret the vault lacks, raise a :class:`UserError` naming the reference to create there
-    (with Terraform, like the rest of the tenancy)."""
+    Writing goes through the Vault management API (CreateSecret, UpdateSecret for a new version) and needs the
+    vault's master encryption key (``key_id``) and compartment; without them :meth:`put`, and :meth:`ensure` of
+    a secret the vault lacks, raise a :class:`UserError` naming the reference to create in the tenancy."""
 
     service = "OCI Vault"
 
     def __init__(self, secrets: Any, vault_id: str, *, ttl_s: float = 60.0, signer_id: str = "?",
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, vaults: Any = None, compartment_id: str = "",
+                 key_id: str | None = None):
         self._secrets, self.vault_id = secrets, vault_id
+        self._vaults, self.compartment_id, self.key_id = vaults, compartment_id, key_id
         self.ttl_s, self._clock = ttl_s, clock
         self.signer_id = signer_id
         self.endpoint = endpoint_of(secrets)
@@ -58,17 +61,34 @@ class VaultSecretStore:
         return secret
 
     def put(self, ref: SecretRef, value: str) -> None:
-        """Refused: secrets are written in the tenancy, not by lastmile."""
-        raise self._managed_elsewhere(ref, "cannot be written by lastmile")
+        """A new version of the secret named ``ref`` (created when missing), through the management API."""
+        if ref.scheme == "env" or ref.name.startswith(SECRET_OCID_PREFIX) or self._vaults is None or not self.key_id:
+            raise self._managed_elsewhere(ref, "cannot be written by lastmile")
+        from oci.vault.models import Base64SecretContentDetails, CreateSecretDetails, UpdateSecretDetails
+
+        content = Base64SecretContentDetails(content_type="BASE64", content=base64.b64encode(value.encode()).decode())
+        with service_errors(self.service, self.endpoint, f"secret {ref} (vault {self.vault_id})", self.signer_id):
+            found = self._vaults.list_secrets(self.compartment_id, name=ref.name, vault_id=self.vault_id).data
+            if found:
+                self._vaults.update_secret(found[0].id, UpdateSecretDetails(secret_content=content))
+            else:
+                self._vaults.create_secret(CreateSecretDetails(
+                    compartment_id=self.compartment_id, vault_id=self.vault_id, key_id=self.key_id,
+                    secret_name=ref.name, secret_content=content))
+        with self._lock:
+            self._cache.pop(ref.name, None)
 
     def ensure(self, ref: SecretRef, length: int = 24) -> Secret:
-        """Resolve ``ref``; a secret the vault lacks is a :class:`UserError` naming it (never generated here)."""
+        """Resolve ``ref``, creating a random value when the vault lacks it and lastmile may write (``key_id``)."""
         try:
             return self.resolve(ref)
         except NotFound:
             if ref.scheme == "env":
                 raise
-            raise self._managed_elsewhere(ref, "is not in the vault") from None
+            if self._vaults is None or not self.key_id:
+                raise self._managed_elsewhere(ref, "is not in the vault") from None
+        self.put(ref, secrets.token_urlsafe(length))
+        return self.resolve(ref)
 
     def forget(self) -> None:
         """Drop every cached value (the next resolve reads the vault again)."""
@@ -87,12 +107,18 @@ class VaultSecretStore:
                          f"create or update {ref.name} in vault {self.vault_id} there")
 
 
-def open_store(credentials: Credentials, endpoint: str | None, vault_id: str, ttl_s: float = 60.0) -> VaultSecretStore:
-    """A :class:`VaultSecretStore` with its own Secrets retrieval client, at ``endpoint`` or the region's."""
+def open_store(credentials: Credentials, endpoint: str | None, vault_id: str, ttl_s: float = 60.0,
+               management_endpoint: str | None = None, compartment_id: str = "",
+               key_id: str | None = None) -> VaultSecretStore:
+    """A :class:`VaultSecretStore` with its own Secrets retrieval client, at ``endpoint`` or the region's, and a
+    Vault management client (for writes) at ``management_endpoint`` or the region's."""
     from oci.secrets import SecretsClient
+    from oci.vault import VaultsClient
 
-    secrets = make_client(SecretsClient, credentials.config, credentials.signer, endpoint)
-    return VaultSecretStore(secrets, vault_id, ttl_s=ttl_s, signer_id=credentials.key_id)
+    secrets_client = make_client(SecretsClient, credentials.config, credentials.signer, endpoint)
+    vaults = make_client(VaultsClient, credentials.config, credentials.signer, management_endpoint) if key_id else None
+    return VaultSecretStore(secrets_client, vault_id, ttl_s=ttl_s, signer_id=credentials.key_id, vaults=vaults,
+                            compartment_id=compartment_id, key_id=key_id)
 
 
 def _decoded(bundle: Any, ref: SecretRef) -> str:

@@ -200,6 +200,10 @@ class FaultProxyStandIn(Strict):
     port: int = Field(8474, ge=1, le=65535, description="its Toxiproxy-compatible API")
 
 
+class OciApiStandIn(Strict):
+    port: int = Field(8180, ge=1, le=65535, description="the OCI API stand-in (the oci-local profile)")
+
+
 class StandIns(Strict):
     """What ``lastmile up`` starts: ``processes`` on loopback, ``containers``, or ``none`` (real services)."""
 
@@ -209,3 +213,4 @@ class StandIns(Strict):
     registry: RegistryStandIn = RegistryStandIn()
     mlflow: MlflowStandIn = MlflowStandIn()
     deployer: DeployerStandIn = DeployerStandIn()
+    oci: OciApiStandIn = OciApiStandIn()

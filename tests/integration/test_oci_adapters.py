@@ -205,6 +205,26 @@ def test_a_secret_is_found_by_ocid_and_a_secret_reference_by_name(standin, auth)
     assert store.resolve(SecretRef("secret", name)).reveal() == "by either"
 
 
+class TestVaultSecretStoreWithItsKeyOnTheStandIn(SecretStoreContract):
+    """With the vault's master key, lastmile writes through the Vault management API (CreateSecret, UpdateSecret):
+    the whole contract holds, writes included (how the oci-local profile keeps the stand-ins' credentials)."""
+
+    @pytest.fixture
+    def store(self, standin, auth):
+        return open_vault(credentials(auth), standin.url, VAULT, ttl_s=0, management_endpoint=standin.url,
+                          compartment_id=COMPARTMENT, key_id="ocid1.key.oc1..aaaaaaaalastmiletests")
+
+    @pytest.fixture
+    def scheme(self):
+        return "vault"
+
+    def test_a_put_makes_a_new_version_that_resolves(self, store):
+        ref = SecretRef("vault", unique("rotated"))
+        store.put(ref, "first")
+        store.put(ref, "second")
+        assert store.resolve(ref).reveal() == "second"
+
+
 def test_put_is_refused_naming_the_reference_and_never_the_value(standin, auth):
     store = open_vault(credentials(auth), standin.url, VAULT)
     with pytest.raises(UserError, match=r"vault:registry-token .*Terraform") as caught:

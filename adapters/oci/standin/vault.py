@@ -1,4 +1,6 @@
-"""Vault's secret retrieval API (``/20190301/secretbundles/...``): GetSecretBundle and GetSecretBundleByName.
+"""Vault's secret retrieval API (``/20190301/secretbundles/...``: GetSecretBundle and GetSecretBundleByName) and the
+subset of its management API (``/20180608/secrets``) that creating and rotating a secret needs: CreateSecret,
+UpdateSecret (a new version), ListSecrets by name, GetSecret.
 
 Secrets live in ``<state>/secrets.json`` (mode 0600), seeded with :func:`put_secret` (``lastmile up`` puts the
 stand-ins' credentials there); the server reads the file again whenever it changes. Each secret keeps its versions:
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 
 from starlette.requests import Request
@@ -17,7 +20,7 @@ from starlette.responses import Response
 
 from . import errors
 from .files import WatchedJson, read_json, write_json
-from .http import Route, json_response, oci_route
+from .http import Route, json_response, oci_route, request_body
 from .objectstore import now_iso
 
 STAGES = ("CURRENT", "PENDING", "LATEST", "PREVIOUS", "DEPRECATED")
@@ -33,7 +36,7 @@ def secret_ocid(vault_id: str, name: str) -> str:
 
 
 def put_secret(state: Path, name: str, vault_id: str, value: bytes | str, ocid: str | None = None,
-               compartment_id: str | None = None) -> dict:
+               compartment_id: str | None = None, key_id: str | None = None) -> dict:
     """Create the secret ``name`` in ``vault_id``, or add a new version to it when the value changed; its record
     (``id``, ``name``, ``vaultId``, ``versions``). The value is stored base64-encoded, as OCI returns it."""
     content = base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
@@ -42,7 +45,7 @@ def put_secret(state: Path, name: str, vault_id: str, value: bytes | str, ocid: 
     record = next((r for r in records if r["name"] == name and r["vaultId"] == vault_id), None)
     if record is None:
         record = {"id": ocid or secret_ocid(vault_id, name), "name": name, "vaultId": vault_id,
-                  "compartmentId": compartment_id, "versions": []}
+                  "compartmentId": compartment_id, "keyId": key_id, "versions": []}
         records.append(record)
     if not record["versions"] or record["versions"][-1]["content"] != content:
         number = record["versions"][-1]["versionNumber"] + 1 if record["versions"] else 1
@@ -102,7 +105,84 @@ def routes(state: Path) -> list[Route]:
             raise errors.not_found()
         return json_response(_bundle(record, _choose(record, request)))
 
+    async def create(request: Request) -> Response:
+        details = _json(request)
+        for field in ("compartmentId", "vaultId", "keyId", "secretName", "secretContent"):
+            if not details.get(field):
+                raise errors.missing_parameter(field)
+        if any(r["name"] == details["secretName"] and r["vaultId"] == details["vaultId"]
+               for r in secrets.get()["secrets"]):
+            raise errors.OciError(409, "Conflict", f"a secret named {details['secretName']} exists in this vault")
+        record = put_secret(state, details["secretName"], details["vaultId"], _content(details["secretContent"]),
+                            compartment_id=details["compartmentId"], key_id=details["keyId"])
+        return json_response(_summary(record), headers={"etag": _etag(record)})
+
+    async def update(request: Request) -> Response:
+        record = _find(secrets.get()["secrets"], request.path_params["secret_id"])
+        details = _json(request)
+        if details.get("secretContent"):
+            record = put_secret(state, record["name"], record["vaultId"], _content(details["secretContent"]),
+                                ocid=record["id"])
+        return json_response(_summary(record), headers={"etag": _etag(record)})
+
+    async def get(request: Request) -> Response:
+        record = _find(secrets.get()["secrets"], request.path_params["secret_id"])
+        return json_response(_summary(record), headers={"etag": _etag(record)})
+
+    async def listed(request: Request) -> Response:
+        query = request.query_params
+        if not query.get("compartmentId"):
+            raise errors.missing_parameter("compartmentId")
+        found = [r for r in secrets.get()["secrets"]
+                 if (not query.get("name") or r["name"] == query["name"])
+                 and (not query.get("vaultId") or r["vaultId"] == query["vaultId"])]
+        return json_response([_summary(r) for r in found])
+
     return [
         oci_route("/20190301/secretbundles/actions/getByName", by_name, ["POST"]),
         oci_route("/20190301/secretbundles/{secret_id}", by_id, ["GET"]),
+        oci_route("/20180608/secrets", create, ["POST"]),
+        oci_route("/20180608/secrets", listed, ["GET"]),
+        oci_route("/20180608/secrets/{secret_id}", update, ["PUT"]),
+        oci_route("/20180608/secrets/{secret_id}", get, ["GET"]),
     ]
+
+
+def _json(request: Request) -> dict:
+    try:
+        data = json.loads(request_body(request) or b"{}")
+    except ValueError:
+        raise errors.cannot_parse("the request body is not JSON") from None
+    if not isinstance(data, dict):
+        raise errors.cannot_parse("the request body is not a JSON object")
+    return data
+
+
+def _content(content: dict) -> bytes:
+    if content.get("contentType", "BASE64") != "BASE64" or "content" not in content:
+        raise errors.invalid_parameter("secretContent must be BASE64 content")
+    try:
+        return base64.b64decode(content["content"], validate=True)
+    except ValueError:
+        raise errors.invalid_parameter("secretContent.content is not base64") from None
+
+
+def _find(records: list[dict], secret_id: str) -> dict:
+    record = next((r for r in records if r["id"] == secret_id), None)
+    if record is None:
+        raise errors.not_found()
+    return record
+
+
+def _summary(record: dict) -> dict:
+    """OCI's ``Secret`` / ``SecretSummary`` shape for a record."""
+    versions = record["versions"]
+    return {"id": record["id"], "secretName": record["name"], "vaultId": record["vaultId"],
+            "compartmentId": record.get("compartmentId"), "keyId": record.get("keyId"),
+            "lifecycleState": "ACTIVE", "timeCreated": versions[0]["timeCreated"] if versions else now_iso(),
+            "currentVersionNumber": versions[-1]["versionNumber"] if versions else None,
+            "description": None, "freeformTags": {}, "definedTags": {}}
+
+
+def _etag(record: dict) -> str:
+    return hashlib.sha256(json.dumps(record["versions"][-1:], sort_keys=True).encode()).hexdigest()[:32]

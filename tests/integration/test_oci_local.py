@@ -1,0 +1,87 @@
+"""The oci-local profile: the oci profile pointed at the OCI API stand-in. All seven stages run with object storage,
+secrets, logs and the registry going through the oci adapters (signed requests, checked as OCI checks them), while
+the job runner, MLflow and the deployer stay local."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import psutil
+import pytest
+
+from harness.bootstrap import build
+from harness.config.settings import load_settings
+from harness.infra.processes import free_port
+from harness.pipeline.runner import Pipeline, RunOptions
+from tests.integration.conftest import ROOT
+from tests.support import git
+
+pytestmark = pytest.mark.integration
+ROUTES = ("FAULTS", "OBJECT_STORE", "REGISTRY", "MLFLOW", "DEPLOYER", "OCI")
+
+
+@pytest.fixture(scope="module")
+def oci_local(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("oci-local") / "project"
+    repo.mkdir()
+    for folder in ("training", "serving"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "lastmile.yaml", repo / "lastmile.yaml")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial")
+    environ = {"LASTMILE_STATE_DIR": str(repo / ".lastmile"),
+               "LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT": str(free_port()),
+               **{f"LASTMILE_STANDINS__{route}__PORT": str(free_port()) for route in ROUTES}}
+    h = build(load_settings(repo / "lastmile.yaml", "oci-local", environ))
+    h.supervisor.up(h.standins())
+    try:
+        yield h
+    finally:
+        h.supervisor.down()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(repo) in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.fixture(scope="module")
+def record(oci_local):
+    return Pipeline(oci_local).run(RunOptions(force=True))
+
+
+def test_all_seven_stages_run_through_the_oci_adapters(oci_local, record):
+    assert record.status == "succeeded", {n: s.error for n, s in record.stages.items() if s.error}
+    ports = record.summary["ports"]
+    assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"]) == \
+        ("oci", "ocir", "vault", "oci-logging")
+    oci = oci_local.endpoints()["oci"]
+    assert record.summary["endpoints"]["object_store"] == record.summary["endpoints"]["secret_store"] == oci
+
+
+def test_the_data_and_the_samples_are_in_the_oci_stand_in(oci_local, record):
+    dataset = record.summary["dataset"]
+    bucket, key = dataset["uri"].removeprefix("s3://").split("/", 1)
+    stored = oci_local.object_store.head(bucket, key)
+    assert stored is not None and stored.sha256 == dataset["sha256"]
+    assert record.stages["observation"].outputs["prediction_samples"] >= 1
+    assert oci_local.object_store.list(oci_local.settings.buckets.predictions, "predictions/")
+
+
+def test_the_run_s_events_read_back_from_oci_logging(oci_local, record):
+    events = [e.event for e in oci_local.log_sink.events(record.run_id)]
+    assert events[0] == "run.started" and events[-1] == "run.finished" and events.count("stage.succeeded") == 7
+
+
+def test_the_stand_in_refuses_what_oci_refuses(oci_local):
+    answer = httpx.get(oci_local.endpoints()["oci"] + "/n/", timeout=10)
+    assert answer.status_code == 401 and answer.json()["code"] == "NotAuthenticated"
+    assert "opc-request-id" in answer.headers
+
+
+def test_the_stand_ins_credentials_live_in_the_vault_and_the_key_is_private(oci_local):
+    client = oci_local.settings.state_dir / "oci" / "client"
+    assert (client / "oci_api_key.pem").stat().st_mode & 0o777 == 0o600
+    assert (client / "config").stat().st_mode & 0o777 == 0o600
+    assert not (oci_local.settings.state_dir / "secrets.json").exists(), "no local secret store on oci-local"
+    vault = json.loads((oci_local.settings.state_dir / "oci" / "state" / "secrets.json").read_text())
+    assert {"registry-password", "deployer-token", "mlflow-password"} <= {s["name"] for s in vault["secrets"]}
