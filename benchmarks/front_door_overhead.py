@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +46,7 @@ def measure(state: Path, front: bool, requests: int, concurrency: int) -> dict:
         stages = record["stages"]
         stages_1_5 = stages["registry"]["ended"] - stages["trigger"]["started"]
         endpoint = record["summary"]["endpoint"]
+        settle(lastmile)
         body = state / "row.json"
         body.write_text(json.dumps({"dataframe_records": stages["deployment"]["outputs"]["reference_rows"][:1]}))
         load = subprocess.run([sys.executable, str(REPO / "benchmarks" / "http_load.py"), endpoint + "/invocations",
@@ -54,21 +57,40 @@ def measure(state: Path, front: bool, requests: int, concurrency: int) -> dict:
         subprocess.run([*LASTMILE, "down"], cwd=REPO, env=env, capture_output=True)
 
 
+def settle(lastmile, timeout_s: float = 90.0) -> None:
+    """Until the deployment is settled and its warm standby has loaded: it takes a core while it warms."""
+    until = time.monotonic() + timeout_s
+    while time.monotonic() < until:
+        status = json.loads(lastmile("deploy", "status", "--json").stdout)
+        if status["standby"] == "warm" and status["ready"] == status["desired"]:
+            return
+        time.sleep(1.0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, alternating which mode goes first")
     args = parser.parse_args()
-    results = {}
+    runs: dict[str, list[dict]] = {"direct": [], "front door": []}
+    modes = [("direct", False), ("front door", True)]
     with tempfile.TemporaryDirectory(prefix="lastmile-front-door-") as tmp:
-        for name, front in (("direct", False), ("front door", True)):
-            try:
-                results[name] = measure(Path(tmp) / name.replace(" ", "-"), front, args.requests, args.concurrency)
-            except subprocess.CalledProcessError as exc:
-                print(f"{name}: {' '.join(map(str, exc.cmd[:4]))} failed:\n{exc.stderr[-2000:]}", file=sys.stderr)
-                return 1
-    direct, front = results["direct"], results["front door"]
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.requests} requests, {args.concurrency} connections")
+        for round_number in range(args.rounds):
+            for name, front in modes if round_number % 2 == 0 else modes[::-1]:
+                try:
+                    state = Path(tmp) / f"{name.replace(' ', '-')}-{round_number}"
+                    runs[name].append(measure(state, front, args.requests, args.concurrency))
+                except subprocess.CalledProcessError as exc:
+                    print(f"{name}: {' '.join(map(str, exc.cmd[:4]))} failed:\n{exc.stderr[-2000:]}", file=sys.stderr)
+                    return 1
+                print(f"round {round_number + 1} {name}: {runs[name][-1]['rps']:.0f} req/s, "
+                      f"stages 1-5 {runs[name][-1]['stages_1_5_s']:.2f} s", flush=True)
+    direct, front = ({key: statistics.median(r[key] for r in runs[name]) for key in runs[name][0]
+                      if isinstance(runs[name][0][key], (int, float)) and not isinstance(runs[name][0][key], bool)}
+                     for name in ("direct", "front door"))
+    print(f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}; {args.requests} requests, "
+          f"{args.concurrency} connections")
     print(f"{'':28}{'direct':>12}{'front door':>12}{'front / direct':>16}")
     for key, label in (("rps", "stable endpoint req/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                        ("stages_1_5_s", "stages 1-5 s")):
