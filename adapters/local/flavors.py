@@ -217,7 +217,10 @@ class LocalFaults(FlavorConfig):
 def process_standins(h: Harness) -> list[StandIn]:
     from adapters.local.standins import standins
 
-    return standins(h.settings, _LaterSecrets(h), lambda: sample_store_environment(h))
+    store = h.settings.ports.object_store
+    s3_standin = isinstance(store, S3Store) and not store.endpoint
+    return standins(h.settings, _LaterSecrets(h), lambda: sample_store_environment(h),
+                    None if s3_standin else lambda: mlflow_artifact_environment(h), s3_standin=s3_standin)
 
 
 class _LaterSecrets:
@@ -245,6 +248,18 @@ def sample_store_environment(h: Harness) -> dict[str, str]:
         return {}
     return {"AWS_ACCESS_KEY_ID": access.access_key_id.reveal(), "AWS_SECRET_ACCESS_KEY": access.secret_access_key.reveal(),
             "AWS_DEFAULT_REGION": access.region}
+
+
+def mlflow_artifact_environment(h: Harness) -> dict[str, str]:
+    """MLflow's artifact store on the profile's object store, through its S3 API (on oci-local, OCI's S3
+    compatibility API, which refuses the checksums boto3 1.36+ sends unless told to send them only when required);
+    empty when that store has no S3 API or no key for it."""
+    access = h.settings.ports.object_store.s3_access(h)
+    credentials = sample_store_environment(h)
+    if access is None or not access.endpoint or not credentials:
+        return {}
+    return {"MLFLOW_S3_ENDPOINT_URL": access.endpoint, **credentials,
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
 
 
 FAMILY.standins["processes"] = process_standins

@@ -124,8 +124,13 @@ class MlflowStandIn(StandIn):
     start_timeout_s = 60.0
 
     def __init__(self, port: int, state_dir: Path, artifacts_bucket: str, database_ref: str | None,
-                 secrets: SecretStore, username: str = "lastmile", password_ref: str = "secret:mlflow-password"):
+                 secrets: SecretStore, username: str = "lastmile", password_ref: str = "secret:mlflow-password",
+                 artifact_store: Callable[[], dict[str, str]] | None = None):
+        """``artifact_store`` gives the S3 client environment of the profile's object store when it is not the
+        S3 stand-in (on oci-local: OCI's S3 compatibility API on the OCI API stand-in, with a customer secret
+        key); without it, or when it gives nothing, MLflow's artifacts go to the S3 stand-in."""
         super().__init__(port, state_dir)
+        self.artifact_store = artifact_store
         self.artifacts_bucket = artifacts_bucket
         self.database_ref = SecretRef.parse(database_ref) if database_ref else None
         self.secrets = secrets
@@ -165,11 +170,12 @@ class MlflowStandIn(StandIn):
                 "--artifacts-destination", f"s3://{self.artifacts_bucket}"]
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        store = self.artifact_store() if self.artifact_store else {}
         return {
-            "MLFLOW_S3_ENDPOINT_URL": endpoints["object_store"],
-            "AWS_ACCESS_KEY_ID": self.secrets.resolve(ACCESS_KEY).reveal(),
-            "AWS_SECRET_ACCESS_KEY": self.secrets.resolve(SECRET_KEY).reveal(),
-            "AWS_DEFAULT_REGION": "us-east-1",
+            **(store or {"MLFLOW_S3_ENDPOINT_URL": endpoints["object_store"],
+                         "AWS_ACCESS_KEY_ID": self.secrets.resolve(ACCESS_KEY).reveal(),
+                         "AWS_SECRET_ACCESS_KEY": self.secrets.resolve(SECRET_KEY).reveal(),
+                         "AWS_DEFAULT_REGION": "us-east-1"}),
             # The job executor (GenAI jobs) starts eight extra processes; the pipeline uses none of them.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             "MLFLOW_AUTH_CONFIG_PATH": str(self.auth_config),
@@ -280,20 +286,23 @@ class FaultProxyStandIn(StandIn):
 
 
 def standins(settings: Settings, secrets: SecretStore,
-             sample_store: Callable[[], dict[str, str]] | None = None) -> list[StandIn]:
-    """The stand-ins of a ``processes`` profile, in start order."""
+             sample_store: Callable[[], dict[str, str]] | None = None,
+             artifact_store: Callable[[], dict[str, str]] | None = None, s3_standin: bool = True) -> list[StandIn]:
+    """The stand-ins of a ``processes`` profile, in start order. ``s3_standin`` is False when no port uses the S3
+    stand-in (oci-local: object storage is the OCI API stand-in's); MLflow's artifacts then go where
+    ``artifact_store`` says."""
     cfg, state = settings.standins, settings.state_dir
     registry, tracking = settings.ports.artifact_registry, settings.ports.model_registry
     b = settings.buckets
     front: list[StandIn] = [FaultProxyStandIn(cfg.faults.port, state)] if cfg.faults.enabled else []
     return [
         *front,
-        ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server, [b.data, b.artifacts, b.predictions],
-                           secrets),
+        *([ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server,
+                              [b.data, b.artifacts, b.predictions], secrets)] if s3_standin else []),
         RegistryStandIn(cfg.registry.port, state, _login(registry), _password_ref(registry), secrets),
         MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets,
                       getattr(tracking, "username", "lastmile"),
-                      getattr(tracking, "password", None) or "secret:mlflow-password"),
+                      getattr(tracking, "password", None) or "secret:mlflow-password", artifact_store),
         DeployerStandIn(cfg.deployer.port, state, cfg.deployer.service_port, settings.project,
                         settings.ports.deployer, secrets, sample_store),
     ]

@@ -272,7 +272,7 @@ def _standins(h: Harness) -> list[StandIn]:
 
     store = h.settings.ports.object_store
     logs = [(c.log_id, c.log_group_id or "", c.compartment_id or "") for c in ports if isinstance(c, OciLogging)]
-    buckets = [h.settings.buckets.data, h.settings.buckets.predictions]
+    buckets = [h.settings.buckets.data, h.settings.buckets.artifacts, h.settings.buckets.predictions]
 
     vaults = [c for c in ports if isinstance(c, VaultSecrets)]
 

@@ -3,7 +3,10 @@ the same buckets as the native API, OCI's refusal of the checksums newer boto3 s
 
 from __future__ import annotations
 
+import time
+
 import boto3
+import httpx
 import oci
 import pytest
 from botocore.config import Config
@@ -145,3 +148,27 @@ def test_a_body_that_does_not_match_its_signed_hash_is_refused(standin, client):
     answer = httpx.put(request.url, content=b"forged body", headers=dict(request.headers.items()))
 
     assert answer.status_code == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in answer.text
+
+
+def test_a_pre_signed_url_reads_and_writes_without_an_authorization_header(client):
+    client.put_object(Bucket="compat", Key="pre signed/model.skops", Body=b"weights")
+    read = client.generate_presigned_url("get_object", Params={"Bucket": "compat", "Key": "pre signed/model.skops"})
+    write = client.generate_presigned_url("put_object", Params={"Bucket": "compat", "Key": "pre signed/new"})
+
+    assert httpx.get(read).content == b"weights"
+    assert httpx.put(write, content=b"uploaded").status_code == 200
+    assert client.get_object(Bucket="compat", Key="pre signed/new")["Body"].read() == b"uploaded"
+
+
+def test_a_tampered_or_expired_pre_signed_url_is_refused(client):
+    client.put_object(Bucket="compat", Key="guarded", Body=b"secret weights")
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "compat", "Key": "guarded"}, ExpiresIn=60)
+    other_key = url.replace("/guarded?", "/other?")
+    expired = client.generate_presigned_url("get_object", Params={"Bucket": "compat", "Key": "guarded"},
+                                            ExpiresIn=1)
+
+    assert httpx.get(other_key).status_code == 403
+    assert "SignatureDoesNotMatch" in httpx.get(url.replace("X-Amz-Expires=60", "X-Amz-Expires=600")).text
+    time.sleep(2.1)
+    answer = httpx.get(expired)
+    assert answer.status_code == 403 and "Request has expired" in answer.text

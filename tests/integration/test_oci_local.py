@@ -67,6 +67,12 @@ def test_the_data_and_the_samples_are_in_the_oci_stand_in(oci_local, record):
     assert oci_local.object_store.list(oci_local.settings.buckets.predictions, "predictions/")
 
 
+def test_mlflow_keeps_its_artifacts_in_the_oci_stand_in_and_no_s3_stand_in_runs(oci_local, record):
+    artifacts = oci_local.object_store.list(oci_local.settings.buckets.artifacts)
+    assert any(ref.key.endswith("/model.skops") for ref in artifacts), [ref.key for ref in artifacts][:10]
+    assert "object_store" not in {standin.name for standin in oci_local.standins()}
+
+
 def test_the_run_s_events_read_back_from_oci_logging(oci_local, record):
     events = [e.event for e in oci_local.log_sink.events(record.run_id)]
     assert events[0] == "run.started" and events[-1] == "run.finished" and events.count("stage.succeeded") == 7
