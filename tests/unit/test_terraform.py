@@ -312,11 +312,11 @@ def _config_with(tmp_path: Path) -> Path:
 def test_the_rendered_profile_validates_against_lastmiles_typed_config(tmp_path):
     settings = load_settings(_config_with(tmp_path), "oci", environ={})
     outputs = fixture_outputs()
-    assert settings.ports.job_runner.project_id == outputs["datascience_project_id"]  # type: ignore[attr-defined]
-    assert settings.ports.image_builder.build_pipeline_id == outputs["devops_build_pipeline_id"]  # type: ignore[attr-defined]
-    assert settings.ports.deployer.cluster_id == outputs["oke_cluster_id"]  # type: ignore[attr-defined]
-    assert settings.ports.log_sink.log_id == outputs["events_log_id"]  # type: ignore[attr-defined]
-    assert settings.ports.artifact_registry.auth_token == f"vault:{outputs['ocir_auth_token_secret_id']}"  # type: ignore[attr-defined]
+    assert settings.ports.job_runner.project_id == outputs["datascience_project_id"]
+    assert settings.ports.image_builder.build_pipeline_id == outputs["devops_build_pipeline_id"]
+    assert settings.ports.deployer.cluster_id == outputs["oke_cluster_id"]
+    assert settings.ports.log_sink.log_id == outputs["events_log_id"]
+    assert settings.ports.artifact_registry.auth_token == f"vault:{outputs['ocir_auth_token_secret_id']}"
     assert settings.buckets.artifacts == outputs["bucket_artifacts"]
 
 
@@ -333,6 +333,37 @@ def test_writing_in_place_keeps_the_other_profiles_the_comments_and_the_users_ke
     assert after["profiles"]["oci"]["ports"]["object_store"]["auth"] == {"method": "instance_principal"}
     kept = [line for line in original.splitlines() if line.lstrip().startswith("#") and line.startswith(("#", "  #"))]
     assert kept and all(line in updated.splitlines() for line in kept)
+
+
+CONFIG_WITHOUT_OCI = """\
+project: lastmile
+profiles:
+  local:
+    standins:
+      oci:
+        port: 8181   # the stand-in's, not the profile
+  # the containers profile comes next
+  containers:
+    standins: {mode: containers}
+
+# a comment of the top level
+state_dir: .lastmile
+"""
+
+
+def test_an_oci_profile_is_added_at_the_end_of_the_profiles_when_there_is_none():
+    updated = render.updated_config(CONFIG_WITHOUT_OCI, render.render(fixture_outputs())[0])
+    data = yaml.safe_load(updated)
+    assert list(data["profiles"]) == ["local", "containers", "oci"]
+    assert data["profiles"]["local"]["standins"]["oci"] == {"port": 8181}
+    assert data["profiles"]["oci"]["ports"]["job_runner"]["flavor"] == "datascience"
+    assert "# the containers profile comes next" in updated and "# a comment of the top level" in updated
+    assert updated.index("  oci:\n") < updated.index("# a comment of the top level")
+
+
+def test_a_config_without_profiles_gets_them():
+    updated = render.updated_config("project: lastmile", render.render(fixture_outputs())[0])
+    assert list(yaml.safe_load(updated)["profiles"]) == ["oci"]
 
 
 def test_an_optional_key_is_rendered_only_where_the_flavor_declares_it():
@@ -367,7 +398,7 @@ def test_write_replaces_the_profile_and_the_result_loads(tmp_path, capsys):
     config.write_text((ROOT / "lastmile.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     assert render.main([str(OUTPUTS_FIXTURE), "--config", str(config), "--write"]) == 0
     assert load_settings(config, "oci", environ={}).ports.secret_store.vault_id == \
-        fixture_outputs()["vault_id"]  # type: ignore[attr-defined]
+        fixture_outputs()["vault_id"]
     assert "wrote profiles.oci" in capsys.readouterr().err
 
 

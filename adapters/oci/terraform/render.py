@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -159,46 +160,61 @@ def dump(profile: Mapping[str, Any], indent: int = 2) -> str:
     return "".join(" " * indent + line if line.strip() else line for line in body.splitlines(keepends=True))
 
 
+_KEY = re.compile(r"^(?P<indent> *)(?P<key>[\w.-]+):\s*(#.*)?$")
+"""A line that opens a block-style mapping key (``key:`` and maybe a comment, its value on the lines below)."""
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _profile_block(lines: list[str]) -> tuple[int, int] | None:
-    """Line range [start, end) of ``profiles.oci`` in a config's lines, or None when there is none. The block
-    ends at the next line indented no deeper than ``oci:`` (a comment there belongs to what follows it)."""
-    top = next((i for i, line in enumerate(lines) if line.rstrip() == "profiles:"), None)
+def _block_end(lines: list[str], start: int, depth: int) -> int:
+    """Where the block opened at ``start`` ends: the next line indented no deeper than ``depth`` (a comment there
+    belongs to what follows it); trailing blank lines stay outside."""
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > depth):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return end
+
+
+def _oci_lines(lines: list[str]) -> tuple[int, int, int] | None:
+    """The lines [start, end) that ``profiles.oci`` takes (an empty range where it is to be added) and the profiles'
+    indent; None when there is no block-style ``profiles:``."""
+    top = next((i for i, line in enumerate(lines) if (m := _KEY.match(line)) and not m["indent"]
+                and m["key"] == "profiles"), None)
     if top is None:
         return None
-    for i in range(top + 1, len(lines)):
-        line = lines[i]
-        if line.strip() and _indent(line) == 0 and not line.startswith("#"):
-            return None
-        if line.strip() == f"{PROFILE}:" and not line.lstrip().startswith("#"):
-            depth, end = _indent(line), i + 1
-            while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > depth):
-                end += 1
-            while end > i + 1 and not lines[end - 1].strip():
-                end -= 1
-            return i, end
-    return None
+    section_end = next((i for i in range(top + 1, len(lines))
+                        if lines[i].strip() and not _indent(lines[i]) and not lines[i].startswith("#")), len(lines))
+    while section_end > top + 1 and (not lines[section_end - 1].strip() or lines[section_end - 1].startswith("#")):
+        section_end -= 1
+    keys = [i for i in range(top + 1, section_end) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+    depth = _indent(lines[keys[0]]) if keys else 2
+    for i in keys:
+        match = _KEY.match(lines[i])
+        if match and len(match["indent"]) == depth and match["key"] == PROFILE:
+            return i, _block_end(lines, i, depth), depth
+    return section_end, section_end, depth
 
 
 def updated_config(text: str, profile: Mapping[str, Any]) -> str:
-    """The config text with its ``oci`` profile replaced: keys the user added inside it are kept (merged under
-    the rendered ones), everything outside it stays as it was, comments included."""
+    """The config text with its ``oci`` profile replaced (or added): keys the user added inside it are kept
+    (merged under the rendered ones), everything outside it stays as it was, comments included."""
     raw = yaml.safe_load(text) or {}
     existing = ((raw.get("profiles") or {}).get(PROFILE)) or {}
     merged = _rendered_first(deep_merge(existing, profile), profile)
+    text = text if not text or text.endswith("\n") else text + "\n"
     lines = text.splitlines(keepends=True)
-    where = _profile_block(lines)
+    where = _oci_lines(lines)
     if where is None:
         if "profiles" in raw:
-            raise RenderError(f"{CONFIG_NAME}: cannot find where profiles.{PROFILE} goes; print the profile "
-                              "(no --write) and paste it under profiles:")
-        return text + ("" if text.endswith("\n") or not text else "\n") + "profiles:\n" + dump(merged)
-    start, end = where
-    block = dump(merged, indent=_indent(lines[start]))
-    return "".join(lines[:start]) + block + "".join(lines[end:])
+            raise RenderError(f"{CONFIG_NAME}: profiles: is not a block mapping, so profiles.{PROFILE} cannot be "
+                              "written in place; print the profile (no --write) and paste it")
+        return text + "profiles:\n" + dump(merged)
+    start, end, depth = where
+    return "".join(lines[:start]) + dump(merged, indent=depth) + "".join(lines[end:])
 
 
 def _rendered_first(merged: dict[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
