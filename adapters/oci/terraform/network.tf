@@ -25,7 +25,7 @@ resource "oci_core_vcn" "this" {
   compartment_id = local.compartment_id
   cidr_blocks    = [var.vcn_cidr]
   display_name   = "${var.name_prefix}-vcn"
-  dns_label      = replace(var.name_prefix, "-", "")
+  dns_label      = substr(replace(var.name_prefix, "-", ""), 0, 15)
   freeform_tags  = local.tags
 }
 

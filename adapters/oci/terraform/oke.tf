@@ -12,7 +12,7 @@ resource "oci_containerengine_cluster" "this" {
   name               = "${var.name_prefix}-oke"
   kubernetes_version = var.kubernetes_version
   vcn_id             = oci_core_vcn.this.id
-  type               = var.cluster_type
+  type               = "ENHANCED_CLUSTER" # workload identity, which the serving pods' policies rely on, exists only there
   kms_key_id         = oci_kms_key.this.id
   freeform_tags      = local.tags
 

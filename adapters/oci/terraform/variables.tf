@@ -118,14 +118,7 @@ variable "lb_ingress_cidrs" {
 
 variable "kubernetes_version" {
   type        = string
-  default     = "v1.33.1"
-  description = "A Kubernetes version OKE offers in the region (oci ce cluster-options get --cluster-option-id all)."
-}
-
-variable "cluster_type" {
-  type        = string
-  default     = "ENHANCED_CLUSTER"
-  description = "ENHANCED_CLUSTER is needed for workload identity (the serving pods' least-privilege access); BASIC_CLUSTER has no per-cluster fee."
+  description = "A Kubernetes version OKE offers in the region now, e.g. v1.33.1 (oci ce cluster-options get --cluster-option-id all)."
 }
 
 variable "node_image_id" {
