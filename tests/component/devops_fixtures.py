@@ -23,7 +23,7 @@ from harness.infra.processes import free_port
 COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaadevops"
 PROJECT = "ocid1.devopsproject.oc1..aaaaaaaalastmile"
 PIPELINE = "ocid1.devopsbuildpipeline.oc1..aaaaaaaabundle"
-SPEC_PIPELINES = {name: f"ocid1.devopsbuildpipeline.oc1..aaaaaaaa{name}" for name in ("fail", "slow", "secret")}
+SPEC_PIPELINES = {name: f"ocid1.devopsbuildpipeline.oc1..aaaaaaaa{name}" for name in ("fail", "slow", "hang", "secret")}
 TRIGGER = "ocid1.devopstrigger.oc1..aaaaaaaatraining"
 GROUP = "ocid1.loggroup.oc1..aaaaaaaadevops"
 LOG = "ocid1.log.oc1..aaaaaaaabuilds"
@@ -70,6 +70,8 @@ def make_repo(root: Path, secret_ocid: str) -> Path:
          "onFailure": [{"type": "Command", "command": "echo cleaning up", "timeoutInSeconds": 10}]}]))
     (repo / "specs" / "slow.yaml").write_text(spec([
         {"type": "Command", "name": "sleeps", "command": "echo sleeping\nsleep 30", "timeoutInSeconds": 1}]))
+    (repo / "specs" / "hang.yaml").write_text(spec([
+        {"type": "Command", "name": "waits", "command": "echo waiting\nsleep 60", "timeoutInSeconds": 90}]))
     (repo / "specs" / "secret.yaml").write_text(spec(
         [{"type": "Command", "name": "uses the secret",
           "command": 'echo "token is $TOKEN"\nexport LEAK="$TOKEN" GREETING="hello $WHO"'}],

@@ -157,7 +157,7 @@ def test_step_timeout_kills_the_step(client, world):
 
 
 def test_cancel_build_run(client, world):
-    run = start(client, SPEC_PIPELINES["slow"], head(world))
+    run = start(client, SPEC_PIPELINES["hang"], head(world))
     canceling = client.cancel_build_run(CancelBuildRunDetails(reason="test"), run.id).data
     run = ended(client, run.id)
 
