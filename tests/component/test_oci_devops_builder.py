@@ -8,6 +8,7 @@ import pytest
 
 from adapters.oci.devops import BuildFailed, DevOpsImageBuilder, log_tail_reader
 from adapters.oci.sdk import make_client
+from adapters.oci.standin.devops_api import set_faults
 from adapters.shared.distribution import DistributionRegistry
 from harness.domain.errors import UserError
 from harness.domain.records import Secret
@@ -102,13 +103,11 @@ def test_a_run_past_the_timeout_is_canceled(world, client):
 
 
 def test_throttled_calls_are_retried(world, client):
-    from oci._vendor import requests
-
-    config = world.standin.sdk_config()
-    requests.put(f"{world.standin.url}/_lastmile/devops/faults", json={"throttle": 2}, auth=_signer(config))
+    key = world.standin.api_key
+    set_faults(world.standin.url, key.config_file, key.profile, throttle=2)
     (world.repo / "training" / "model.py").write_text("WEIGHTS = [9]\n")
     commit = commit_all(world.repo, "weights built through throttling")
     built = builder(world, client).build("training", world.repo / "training")
 
     assert built.pushed and git(world.repo, "rev-parse", "HEAD") == commit
-    assert requests.get(f"{world.standin.url}/_lastmile/devops/faults", auth=_signer(config)).json()["throttle"] == 0
+    assert set_faults(world.standin.url, key.config_file, key.profile, "GET")["throttle"] == 0

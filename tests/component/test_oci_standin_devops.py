@@ -20,6 +20,7 @@ from oci.devops.models import (
     CreateBuildRunDetails,
 )
 
+from adapters.oci.standin.devops_api import set_faults
 from adapters.shared.distribution import DistributionRegistry
 from harness.domain.records import Secret
 from harness.infra.bundle import build_bundle
@@ -224,13 +225,8 @@ def test_webhook_with_a_wrong_signature_is_403(world):
 # --- drill hooks -------------------------------------------------------------------------------------------------
 
 def faults(world, method: str, body: dict | None = None) -> dict:
-    from oci._vendor import requests
-
-    config = world.standin.sdk_config()
-    signer = oci.signer.Signer(config["tenancy"], config["user"], config["fingerprint"], config["key_file"])
-    answer = requests.request(method, f"{world.standin.url}/_lastmile/devops/faults", json=body, auth=signer)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return set_faults(world.standin.url, world.standin.api_key.config_file, world.standin.api_key.profile, method,
+                      **(body or {}))
 
 
 def test_drill_makes_the_next_run_fail(client, world):

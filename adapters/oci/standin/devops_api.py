@@ -1,19 +1,18 @@
 """OCI DevOps (``/20210630``) in the stand-in: build runs of registered build pipelines, a GitHub push trigger,
 and the drill hooks.
 
-======================  ===========================================  ==================================  =========================
-operation               route                                        SDK test                            CLI test (``oci devops``)
-======================  ===========================================  ==================================  =========================
-GetProject              ``GET  /20210630/projects/{id}``             ``test_get_project``                ``project get``
-GetBuildPipeline        ``GET  /20210630/buildPipelines/{id}``       ``test_get_build_pipeline``         ``build-pipeline get``
-CreateBuildRun          ``POST /20210630/buildRuns``                 ``test_build_run_delivers_...``     ``build-run create``
-GetBuildRun             ``GET  /20210630/buildRuns/{id}``            ``test_build_run_delivers_...``     ``build-run get``
-ListBuildRuns           ``GET  /20210630/buildRuns``                 ``test_list_build_runs``            ``build-run list``
-CancelBuildRun          ``POST /20210630/buildRuns/{id}/actions/     ``test_cancel_...``                 ``build-run cancel``
-                        cancel``
-======================  ===========================================  ==================================  =========================
+================  ================================================  ==================================  ===========================================
+operation         route                                             SDK test (test_oci_standin_devops)  CLI test (test_oci_standin_devops_cli)
+================  ================================================  ==================================  ===========================================
+GetProject        ``GET /20210630/projects/{id}``                   ``test_get_project``                ``test_project_get``
+GetBuildPipeline  ``GET /20210630/buildPipelines/{id}``             ``test_get_build_pipeline``         ``test_build_pipeline_get``
+CreateBuildRun    ``POST /20210630/buildRuns``                      ``test_build_run_delivers_...``     ``test_build_run_create_waits_for_success``
+GetBuildRun       ``GET /20210630/buildRuns/{id}``                  ``test_build_run_delivers_...``     ``test_build_run_get``
+ListBuildRuns     ``GET /20210630/buildRuns``                       ``test_list_build_runs``            ``test_build_run_list``
+CancelBuildRun    ``POST /20210630/buildRuns/{id}/actions/cancel``  ``test_cancel_build_run``           ``test_build_run_cancel``
+================  ================================================  ==================================  ===========================================
 
-(SDK tests in ``tests/component/test_oci_standin_devops.py``, CLI tests in ``test_oci_standin_devops_cli.py``.)
+(Both test modules are in ``tests/component``; the adapter's own tests are in ``test_oci_devops_builder.py``.)
 
 A build run walks ACCEPTED -> IN_PROGRESS -> SUCCEEDED / FAILED, or CANCELING -> CANCELED (see
 :mod:`.devops_runner`). Unknown projects, pipelines and runs are 404 ``NotAuthorizedOrNotFound``.
@@ -28,6 +27,7 @@ says ``{"buildRunId": ...}`` or ``{"buildRunId": null, "reason": "no filtered pa
 **Drill hooks** (signed like every route): ``PUT /_lastmile/devops/faults`` with ``{"fail": n, "hang": n,
 "throttle": n}`` makes the next n build runs fail, or hang until canceled (or their build timeout), and the next n
 DevOps API requests answer 429 ``TooManyRequests``; ``GET`` shows the counts left, ``DELETE`` clears them.
+:func:`set_faults` is the client side, signed with an SDK config file's API key.
 """
 
 from __future__ import annotations
@@ -234,3 +234,18 @@ def _json(request: Request) -> dict:
 def _etag(run: dict) -> dict[str, str]:
     return {"etag": hashlib.sha256(f"{run['id']}{run['timeUpdated']}".encode()).hexdigest()[:32]}
 
+
+def set_faults(url: str, config_file: Path, profile: str = "DEFAULT", method: str = "PUT", **counts: int) -> dict:
+    """The drill hook's client: ``PUT`` (or ``GET``/``DELETE``) ``/_lastmile/devops/faults`` at the stand-in
+    ``url``, signed with the API key of ``config_file``'s ``profile``; the counts left."""
+    import oci
+    from oci._vendor import requests
+
+    config = oci.config.from_file(str(config_file), profile)
+    signer = oci.signer.Signer(config["tenancy"], config["user"], config["fingerprint"], config["key_file"],
+                               pass_phrase=config.get("pass_phrase"))
+    answer = requests.request(method, f"{url.rstrip('/')}/_lastmile/devops/faults",
+                              json=counts if method == "PUT" else None, auth=signer, timeout=10)
+    if answer.status_code != 200:
+        raise RuntimeError(f"the stand-in refused the drill faults ({answer.status_code}): {answer.text[:200]}")
+    return answer.json()
