@@ -223,11 +223,12 @@ def _command(step: devops_spec.Command, env: dict[str, str], exported_names, sou
     if process.returncode != 0:
         raise StepFailed(f"Step {step.name or 'onFailure'!r} failed with exit code {process.returncode}")
     found = {}
-    if exports.exists():
-        for item in exports.read_bytes().split(b"\0"):
-            name, sep, value = item.decode(errors="replace").partition("=")
-            if sep:
-                found[name] = value
+    raw = exports.read_bytes() if exports.exists() else b""
+    exports.unlink(missing_ok=True)  # exported values may hold a secret: not left on disk past the step
+    for item in raw.split(b"\0"):
+        name, sep, value = item.decode(errors="replace").partition("=")
+        if sep:
+            found[name] = value
     return found
 
 
