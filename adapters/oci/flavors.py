@@ -9,6 +9,7 @@ the region's real service endpoint, a URL points the same profile at a stand-in.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -146,11 +147,57 @@ class Ocir(FlavorConfig):
 
 @FAMILY.flavor
 class DevOpsBuilder(FlavorConfig):
+    """Stage 2 on OCI DevOps: a build run of the build pipeline (``build_spec.yaml``) per deployable, for the
+    commit the context is at, pushing to the profile's OCIR registry (``artifact_registry`` must be ``ocir``);
+    a tree the registry already holds is not built again. Build logs are read back from the Logging log the
+    pipeline writes to (``log_id`` with its group and compartment). With ``endpoint: standin`` the pipeline is
+    registered in the OCI API stand-in at ``lastmile up``, over this repository and the registry stand-in."""
+
     port = "image_builder"
     flavor: Literal["devops"]
     build_pipeline_id: str
+    project_id: str = ""
+    compartment_id: str = ""
+    repository_url: str = Field("", description="the GitHub repository the pipeline builds (commitInfo)")
+    branch: str = "main"
+    log_id: str = ""
+    log_group_id: str = ""
+    timeout_s: float = Field(1800.0, gt=0, description="how long a build run may take before it is canceled")
+    region: str = ""
     auth: OciAuth = OciAuth()
     endpoint: str | None = ENDPOINT
+    search_endpoint: str | None = Field(None, description="Logging Search endpoint; empty = the region's")
+
+    def where(self, h: Harness) -> str:
+        return _service(self.endpoint, h) or _region_url("https://devops.{region}.oci.oraclecloud.com",
+                                                         self.region or self.auth.region)
+
+    def build(self, h: Harness):
+        """The builder; the registry's URL and OCIR login go with every run as build run arguments (the
+        pipeline's ``OCIR_REGISTRY`` and ``OCIR_USERNAME`` parameters), so runs push where lastmile reads."""
+        from adapters.oci.auth import credentials
+        from adapters.oci.devops import open_builder
+        from adapters.oci.ocir import ocir_login
+
+        registry_config, registry = h.settings.ports.artifact_registry, h.artifact_registry
+        arguments = {"OCIR_REGISTRY": str(getattr(registry, "endpoint", ""))}
+        if isinstance(registry_config, Ocir):
+            arguments["OCIR_USERNAME"] = ocir_login(registry_config.namespace, registry_config.username)
+        log_path = "/".join((self.compartment_id, self.log_group_id, self.log_id)) if self.log_id else ""
+        return open_builder(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h),
+                            self.build_pipeline_id, registry, getattr(registry_config, "repository_prefix", "lastmile"),
+                            log_path=log_path,
+                            search_endpoint=_service(self.search_endpoint, h) or _service(self.endpoint, h),
+                            repository_url=self.repository_url, branch=self.branch, timeout_s=self.timeout_s,
+                            arguments=arguments)
+
+    def register_in_standin(self, state: Path, h: Harness) -> None:
+        """The build pipeline in the OCI API stand-in (``lastmile up``): builds of this repository's commits,
+        logged in ``log_id``."""
+        from adapters.oci.standin.devops_store import register_pipeline
+
+        register_pipeline(state, self.build_pipeline_id, self.project_id or self.build_pipeline_id + ".project",
+                          self.compartment_id, h.settings.root, self.repository_url, self.log_id or None)
 
 
 @FAMILY.flavor
@@ -243,9 +290,17 @@ class OciLogging(FlavorConfig):
 
 @FAMILY.flavor
 class DevOpsTrigger(TriggerConfig):
+    """Stage 1 on OCI: a GitHub push to ``branch`` reaches the DevOps triggers of ``project_id`` (one per
+    deployable, filtered by ``training_paths`` / ``serving_paths`` and ``exclude``, as the local trigger filters),
+    signed with the webhook secret ``webhook_secret``; a matching push starts a build run of the pipeline in OCI,
+    not in lastmile. Typed for the oci profile's config; lastmile's own stage 1 on it is not built yet."""
+
     flavor: Literal["devops"]
     project_id: str
-    repository_id: str
+    build_pipeline_id: str = ""
+    training_trigger_id: str = ""
+    serving_trigger_id: str = ""
+    webhook_secret: SecretRefStr | None = Field(None, description="the GitHub webhook's shared secret")
     auth: OciAuth = OciAuth()
     endpoint: str | None = ENDPOINT
 
@@ -281,6 +336,9 @@ def _standins(h: Harness) -> list[StandIn]:
 
         def prepare(self, port: int) -> None:
             super().prepare(port)
+            for config in ports:
+                if isinstance(config, DevOpsBuilder) and config.endpoint == STANDIN:
+                    config.register_in_standin(self.server_state, h)
             if vaults and isinstance(store, OciObjectStore) and store.s3_access_key_id and store.s3_secret_key:
                 from adapters.oci.standin import vault
 

@@ -119,8 +119,20 @@ def entrypoint_of(context: Path) -> str | None:
     return context.name if (context / "__main__.py").is_file() else None
 
 
-def build_bundle(registry, name: str, context: Path, repository: str, entrypoint: str | None = None) -> BuildRef:
-    """Archive ``context`` and push it as one OCI artifact; a manifest the registry already holds is not pushed again."""
+@dataclass(frozen=True)
+class PlannedBundle:
+    """A bundle as it would be pushed: its config and layer bytes, its manifest and that manifest's digest."""
+
+    config: bytes
+    layer: bytes
+    manifest: Mapping[str, Any]
+    digest: str
+    source_digest: str
+
+
+def plan_bundle(name: str, context: Path, entrypoint: str | None = None) -> PlannedBundle:
+    """The bundle of ``context`` without pushing it: the same inputs always give the same digest, so a builder
+    that runs elsewhere (a DevOps build run) can be checked against it, and skipped when the registry has it."""
     context = Path(context)
     digest_of_source = source_digest(context)
     layer = archive(context)
@@ -134,16 +146,30 @@ def build_bundle(registry, name: str, context: Path, repository: str, entrypoint
         "layers": [Descriptor(LAYER_MEDIA_TYPE, oci_digest(layer), len(layer), {TITLE: f"{name}.tar.gz"}).to_oci()],
         "annotations": {TITLE: name, SOURCE_DIGEST: digest_of_source},
     }
-    digest = oci_digest(canonical_json(manifest))
-    if _has_manifest(registry, repository, digest):
-        artifact = ArtifactRef(registry.registry, repository, digest)
-        return BuildRef(name=name, artifact=artifact, source_digest=digest_of_source, pushed=False)
-    registry.push_blob(repository, config)
-    registry.push_blob(repository, layer)
-    artifact = registry.push_manifest(repository, manifest)
-    if artifact.digest != digest:
-        raise IntegrityError(f"{artifact}: the registry stored the manifest under another digest than {digest}")
-    return BuildRef(name=name, artifact=artifact, source_digest=digest_of_source, pushed=True)
+    return PlannedBundle(config, layer, manifest, oci_digest(canonical_json(manifest)), digest_of_source)
+
+
+def has_manifest(registry, repository: str, digest: str) -> bool:
+    """True when ``registry`` holds the manifest ``digest`` in ``repository``."""
+    try:
+        registry.fetch_manifest(repository, digest)
+    except NotFound:
+        return False
+    return True
+
+
+def build_bundle(registry, name: str, context: Path, repository: str, entrypoint: str | None = None) -> BuildRef:
+    """Archive ``context`` and push it as one OCI artifact; a manifest the registry already holds is not pushed again."""
+    planned = plan_bundle(name, context, entrypoint)
+    if has_manifest(registry, repository, planned.digest):
+        artifact = ArtifactRef(registry.registry, repository, planned.digest)
+        return BuildRef(name=name, artifact=artifact, source_digest=planned.source_digest, pushed=False)
+    registry.push_blob(repository, planned.config)
+    registry.push_blob(repository, planned.layer)
+    artifact = registry.push_manifest(repository, planned.manifest)
+    if artifact.digest != planned.digest:
+        raise IntegrityError(f"{artifact}: the registry stored the manifest under another digest than {planned.digest}")
+    return BuildRef(name=name, artifact=artifact, source_digest=planned.source_digest, pushed=True)
 
 
 def fetch_bundle(registry, ref: ArtifactRef) -> Bundle:
@@ -188,14 +214,6 @@ def _fetch_checked(registry, ref: ArtifactRef, descriptor: Mapping[str, Any]) ->
     if oci_digest(data) != descriptor["digest"] or len(data) != descriptor["size"]:
         raise IntegrityError(f"{ref}: blob {descriptor['digest'][:19]} does not match its descriptor")
     return data
-
-
-def _has_manifest(registry, repository: str, digest: str) -> bool:
-    try:
-        registry.fetch_manifest(repository, digest)
-    except NotFound:
-        return False
-    return True
 
 
 def _mode(path: Path) -> int:
