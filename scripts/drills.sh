@@ -3,12 +3,17 @@
 # free ports, so a running `make e2e` or `lastmile up` is never touched). A champion is deployed first, then
 # `lastmile drill run --all` runs each drill with its verdict, journal and the invariants; the JUnit XML goes to
 # reports/drills.xml. The stand-ins are stopped at the end unless KEEP=1. Exit code: the drill run's.
+# PROFILE=oci-local runs them on that profile (state in .lastmile-drills-oci-local/, reports/drills-oci-local.xml);
+# DRILL_TAGS=a,b only the drills with any of those tags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LM=.venv/bin/lastmile
-export LASTMILE_STATE_DIR=${LASTMILE_STATE_DIR:-.lastmile-drills}
+export LASTMILE_PROFILE=${PROFILE:-${LASTMILE_PROFILE:-local}}
+suffix=${LASTMILE_PROFILE#local}
+export LASTMILE_STATE_DIR=${LASTMILE_STATE_DIR:-.lastmile-drills${suffix:+-$suffix}}
+junit=reports/drills${suffix:+-$suffix}.xml
 free_port() { .venv/bin/python -c 'from harness.infra.processes import free_port; print(free_port())'; }
-for name in FAULTS OBJECT_STORE REGISTRY MLFLOW DEPLOYER; do
+for name in FAULTS OBJECT_STORE REGISTRY MLFLOW DEPLOYER OCI; do
   export "LASTMILE_STANDINS__${name}__PORT=$(free_port)"
 done
 export LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT=$(free_port)
@@ -28,5 +33,5 @@ trap teardown EXIT
 SECONDS=0
 $LM up
 $LM run --force
-$LM drill run --all --junit reports/drills.xml ${DRILL_TAGS:+--tags "$DRILL_TAGS"}
-echo "drills: every drill passed in ${SECONDS} s; JUnit XML in reports/drills.xml"
+$LM drill run --all --junit "$junit" ${DRILL_TAGS:+--tags "$DRILL_TAGS"}
+echo "drills ($LASTMILE_PROFILE): every drill passed in ${SECONDS} s; JUnit XML in $junit"

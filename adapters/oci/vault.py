@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.domain.errors import NotFound, UserError
@@ -89,6 +90,36 @@ class VaultSecretStore:
                 raise self._managed_elsewhere(ref, "is not in the vault") from None
         self.put(ref, secrets.token_urlsafe(length))
         return self.resolve(ref)
+
+    def schedule_deletion(self, ref: SecretRef, days: int = 1) -> None:
+        """ScheduleSecretDeletion (``days`` from now, 1 to 30 as OCI allows): the secret is inaccessible at once
+        and can be restored with :meth:`cancel_deletion` until then. Not a port method: drills use it."""
+        from oci.vault.models import ScheduleSecretDeletionDetails
+
+        when = datetime.now(UTC) + timedelta(days=days)
+        with service_errors(self.service, self.endpoint, f"secret {ref} (vault {self.vault_id})", self.signer_id):
+            self._management().schedule_secret_deletion(self._secret_id(ref),
+                                                        ScheduleSecretDeletionDetails(time_of_deletion=when))
+        with self._lock:
+            self._cache.pop(ref.name, None)
+
+    def cancel_deletion(self, ref: SecretRef) -> None:
+        """CancelSecretDeletion: the secret is back as it was before its deletion was scheduled."""
+        with service_errors(self.service, self.endpoint, f"secret {ref} (vault {self.vault_id})", self.signer_id):
+            self._management().cancel_secret_deletion(self._secret_id(ref))
+
+    def _management(self) -> Any:
+        if self._vaults is None:
+            raise UserError(f"vault {self.vault_id}: lastmile has no management access to it (no key_id)")
+        return self._vaults
+
+    def _secret_id(self, ref: SecretRef) -> str:
+        if ref.name.startswith(SECRET_OCID_PREFIX):
+            return ref.name
+        found = self._management().list_secrets(self.compartment_id, name=ref.name, vault_id=self.vault_id).data
+        if not found:
+            raise NotFound(f"secret {ref}: no secret {ref.name} in vault {self.vault_id}")
+        return found[0].id
 
     def forget(self) -> None:
         """Drop every cached value (the next resolve reads the vault again)."""

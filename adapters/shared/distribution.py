@@ -86,6 +86,10 @@ class DistributionRegistry:
             raise IntegrityError(f"{self._host}/{repository}@{reference}: manifest does not match its digest")
         return response.json()
 
+    def repositories(self) -> list[str]:
+        """The repositories the registry's catalog lists (``GET /v2/_catalog``), with this client's login."""
+        return sorted(self._call("GET", "/v2/_catalog", params={"n": 1000}).json().get("repositories") or [])
+
     # internals -----------------------------------------------------------------------------------
     def _call(self, method: str, path: str, allow: tuple[int, ...] = (), **kwargs) -> httpx.Response:
         """One request, retried while the registry fails it (5xx, 429) or drops it; any other answer but a

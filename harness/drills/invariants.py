@@ -153,8 +153,11 @@ def _orphans(h: Harness) -> list[str]:
 
 
 def _store_files(h: Harness) -> list[Path]:
+    """The secret store's file, and the files where a stand-in keeps credentials it checks (see
+    :meth:`StandIn.credential_files`)."""
     store = leaks.store_file(h)
-    return [store, store.with_suffix(".tmp")]
+    held = [path for standin in h.standins() for path in standin.credential_files()]
+    return [store, store.with_suffix(".tmp"), *held, *(path.with_suffix(".tmp") for path in held)]
 
 
 def _rel(path: Path, base: Path) -> str:

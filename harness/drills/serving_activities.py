@@ -540,14 +540,10 @@ def _versions(h: Harness, model: str) -> list[str]:
 
 
 def _catalog(h: Harness) -> list[str]:
-    """The repositories the registry's catalog (``GET /v2/_catalog``) lists, with the profile's credentials."""
-    cfg = h.settings.ports.artifact_registry
-    password = getattr(cfg, "password", None)
-    auth = (getattr(cfg, "username", ""), h.secret(password).reveal()) if password else None
-    url = f"http://{h.artifact_registry.registry}/v2/_catalog"
-    answer = httpx.get(url, auth=auth, params={"n": 1000}, timeout=10)
-    answer.raise_for_status()
-    return sorted(answer.json().get("repositories") or [])
+    """The repositories the registry's catalog lists, where the registry adapter offers one (Distribution and
+    OCIR's: ``GET /v2/_catalog`` with the profile's login); [] for one that does not."""
+    listed = getattr(h.artifact_registry, "repositories", None)
+    return listed() if listed else []
 
 
 # shared lookups --------------------------------------------------------------------------------------------

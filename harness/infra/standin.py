@@ -87,6 +87,11 @@ class StandIn:
     def after_ready(self, url: str) -> None:
         """One-off setup once it answers (buckets, users)."""
 
+    def credential_files(self) -> list[Path]:
+        """Files where this server keeps a credential it checks in a form that reveals it, as the real service
+        keeps it on its side (an S3 server's secret keys, for SigV4): the secret invariant does not count them."""
+        return []
+
 
 def http_status(url: str, timeout: float = 1.0, auth: tuple[str, str] | None = None) -> int | None:
     """The HTTP status of a GET, or None when nothing answers."""

@@ -115,3 +115,64 @@ def test_a_second_fault_on_the_same_secret_waits_for_the_first_to_be_reverted(in
 def test_a_data_fault_on_the_wrong_target_is_refused(injector, spec, message):
     with pytest.raises(UserError, match=message):
         injector.inject(spec)
+
+
+class VaultLikeStore:
+    """A vault's behaviour as the oci ``vault`` flavor gives it: a secret whose deletion is scheduled cannot be
+    read until the deletion is canceled."""
+
+    def __init__(self, values: dict[str, str]):
+        from tests.fakes import MemorySecretStore
+
+        self.memory = MemorySecretStore({SecretRef("secret", k): v for k, v in values.items()})
+        self.pending: set[str] = set()
+
+    def resolve(self, ref: SecretRef):
+        if ref.name in self.pending:
+            raise NotFound(f"secret {ref}: pending deletion")
+        return self.memory.resolve(ref)
+
+    def put(self, ref: SecretRef, value: str) -> None:
+        assert ref.name not in self.pending, "a vault refuses to update a secret pending deletion"
+        self.memory.put(ref, value)
+
+    def ensure(self, ref: SecretRef, length: int = 24):
+        return self.memory.ensure(ref, length)
+
+    def schedule_deletion(self, ref: SecretRef, days: int = 1) -> None:
+        self.pending.add(ref.name)
+
+    def cancel_deletion(self, ref: SecretRef) -> None:
+        if ref.name not in self.pending:
+            raise NotFound(f"secret {ref}: not pending deletion")
+        self.pending.discard(ref.name)
+
+
+@pytest.fixture
+def on_a_vault(tmp_path):
+    from harness.bootstrap import Given
+
+    store = VaultLikeStore({TOKEN.name: VALUE})
+    settings = load_settings(ROOT / "lastmile.yaml", "oci-local", {"LASTMILE_STATE_DIR": str(tmp_path / ".lastmile")})
+    return LocalFaultInjector(build(settings, Given(secret_store=store))), store
+
+
+def test_on_a_vault_a_removed_secret_is_scheduled_for_deletion_and_the_revert_cancels_it(on_a_vault):
+    injector, store = on_a_vault
+    handle = injector.inject(FaultSpec("data", str(TOKEN), "remove"))
+
+    with pytest.raises(NotFound):
+        store.resolve(TOKEN)
+    assert TOKEN.name in store.pending
+    injector.revert(handle.id)
+    assert store.resolve(TOKEN).reveal() == VALUE and not store.pending
+
+
+def test_on_a_vault_a_rotation_is_a_new_version_and_the_revert_puts_the_old_value_back(on_a_vault):
+    injector, store = on_a_vault
+    handle = injector.inject(FaultSpec("data", str(TOKEN), "rotate"))
+    rotated = store.resolve(TOKEN).reveal()
+
+    injector.revert(handle.id)
+    assert rotated != VALUE and store.resolve(TOKEN).reveal() == VALUE
+    assert store.resolve(SecretRef("secret", TOKEN.name + ".drill-backup")).reveal() != VALUE

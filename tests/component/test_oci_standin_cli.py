@@ -242,3 +242,19 @@ def test_os_object_resume_put_lists_the_uploaded_parts_and_sends_the_rest(standi
 
     assert copy.read_bytes() == body
     assert ok(standin, "os", "object", "head", "-bn", "cli", "--name", "resumed")["opc-multipart-md5"].endswith("-3")
+
+
+def test_vault_secret_schedule_then_cancel_deletion(standin):
+    put_secret(standin.state, "short-lived", VAULT, "value")
+    ocid = ok(standin, "secrets", "secret-bundle", "get-secret-bundle-by-name", "--secret-name", "short-lived",
+              "--vault-id", VAULT)["data"]["secret-id"]
+
+    ok(standin, "vault", "secret", "schedule-secret-deletion", "--secret-id", ocid, "--time-of-deletion",
+       "2030-01-01T00:00:00Z")
+    pending = ok(standin, "vault", "secret", "get", "--secret-id", ocid)["data"]
+    gone = refused(standin, "secrets", "secret-bundle", "get", "--secret-id", ocid)
+    ok(standin, "vault", "secret", "cancel-secret-deletion", "--secret-id", ocid)
+
+    assert pending["lifecycle-state"] == "PENDING_DELETION" and pending["time-of-deletion"].startswith("2030-01-01")
+    assert (gone["status"], gone["code"]) == (404, "NotAuthorizedOrNotFound")
+    assert ok(standin, "vault", "secret", "get", "--secret-id", ocid)["data"]["lifecycle-state"] == "ACTIVE"

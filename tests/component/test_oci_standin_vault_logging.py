@@ -174,3 +174,28 @@ def test_secrets_and_logs_survive_a_restart(tmp_path):
 
         assert decoded(bundle) == "kept-value"
         assert [r.data["logContent"]["data"]["event"] for r in found.results] == ["before-restart"]
+
+
+def test_a_secret_pending_deletion_is_inaccessible_until_the_deletion_is_canceled(standin, secrets):
+    put_secret(standin.state, "doomed", VAULT, "still-here")
+    vaults = oci.vault.VaultsClient(standin.sdk_config(), service_endpoint=standin.url)
+    ocid = secrets.get_secret_bundle_by_name("doomed", VAULT).data.secret_id
+    when = datetime.now(UTC) + timedelta(days=1)
+
+    vaults.schedule_secret_deletion(ocid, oci.vault.models.ScheduleSecretDeletionDetails(time_of_deletion=when))
+    pending = vaults.get_secret(ocid).data
+    by_name = refused(secrets.get_secret_bundle_by_name, "doomed", VAULT)
+    by_id = refused(secrets.get_secret_bundle, ocid)
+    update = refused(vaults.update_secret, ocid, oci.vault.models.UpdateSecretDetails(
+        secret_content=oci.vault.models.Base64SecretContentDetails(content_type="BASE64", content="eA==")))
+    again = refused(vaults.schedule_secret_deletion, ocid,
+                    oci.vault.models.ScheduleSecretDeletionDetails(time_of_deletion=when))
+    vaults.cancel_secret_deletion(ocid)
+
+    assert pending.lifecycle_state == "PENDING_DELETION" and pending.time_of_deletion is not None
+    assert (by_name.status, by_name.code) == (404, "NotAuthorizedOrNotFound")
+    assert by_id.status == 404
+    assert (update.status, update.code) == (409, "IncorrectState") and again.status == 409
+    assert decoded(secrets.get_secret_bundle(ocid).data) == "still-here"
+    assert vaults.get_secret(ocid).data.lifecycle_state == "ACTIVE"
+    assert refused(vaults.cancel_secret_deletion, ocid).status == 409

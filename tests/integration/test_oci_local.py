@@ -1,6 +1,7 @@
 """The oci-local profile: the oci profile pointed at the OCI API stand-in. All seven stages run with object storage,
-secrets, logs and the registry going through the oci adapters (signed requests, checked as OCI checks them), while
-the job runner, MLflow and the deployer stay local."""
+secrets, logs, the registry and the builds (OCI DevOps build runs of ``build_spec.yaml`` on a clean checkout of the
+commit) going through the oci adapters (signed requests, checked as OCI checks them), MLflow keeping its artifacts
+in the Object Storage stand-in, while the job runner and the deployer stay local."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from harness.bootstrap import build
 from harness.config.settings import load_settings
+from harness.infra.bundle import plan_bundle
 from harness.infra.processes import free_port
 from harness.pipeline.runner import Pipeline, RunOptions
 from tests.integration.conftest import ROOT
@@ -20,15 +22,21 @@ from tests.support import git
 
 pytestmark = pytest.mark.integration
 ROUTES = ("FAULTS", "OBJECT_STORE", "REGISTRY", "MLFLOW", "DEPLOYER", "OCI")
+BUNDLE_CODE = ("harness/__init__.py", "harness/domain", "harness/infra/__init__.py", "harness/infra/bundle.py",
+               "adapters/__init__.py", "adapters/shared", "build_spec.yaml", "training", "serving", "lastmile.yaml")
+"""What a build run's checkout needs: the deployables, the build spec and the bundle code it runs."""
 
 
 @pytest.fixture(scope="module")
 def oci_local(tmp_path_factory):
     repo = tmp_path_factory.mktemp("oci-local") / "project"
-    repo.mkdir()
-    for folder in ("training", "serving"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(ROOT / "lastmile.yaml", repo / "lastmile.yaml")
+    for item in BUNDLE_CODE:
+        source, dest = ROOT / item, repo / item
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(source, dest)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "initial")
@@ -52,8 +60,8 @@ def record(oci_local):
 def test_all_seven_stages_run_through_the_oci_adapters(oci_local, record):
     assert record.status == "succeeded", {n: s.error for n, s in record.stages.items() if s.error}
     ports = record.summary["ports"]
-    assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"]) == \
-        ("oci", "ocir", "vault", "oci-logging")
+    assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"],
+            ports["image_builder"]) == ("oci", "ocir", "vault", "oci-logging", "devops")
     oci = oci_local.endpoints()["oci"]
     assert record.summary["endpoints"]["object_store"] == record.summary["endpoints"]["secret_store"] == oci
 
@@ -65,6 +73,15 @@ def test_the_data_and_the_samples_are_in_the_oci_stand_in(oci_local, record):
     assert stored is not None and stored.sha256 == dataset["sha256"]
     assert record.stages["observation"].outputs["prediction_samples"] >= 1
     assert oci_local.object_store.list(oci_local.settings.buckets.predictions, "predictions/")
+
+
+def test_a_devops_build_gives_the_local_builders_digest(oci_local, record):
+    context = oci_local.settings.root / "training"
+    built = oci_local.image_builder.build("training", context)
+
+    assert built.artifact.digest == plan_bundle("training", context).digest == \
+        record.summary["builds"]["training"]["digest"]
+    assert built.artifact.repository == oci_local.settings.ports.artifact_registry.repository_prefix + "/training"
 
 
 def test_mlflow_keeps_its_artifacts_in_the_oci_stand_in_and_no_s3_stand_in_runs(oci_local, record):

@@ -13,11 +13,15 @@ if TYPE_CHECKING:
 
     from .ledger import Ledger, Record
 
-STANDINS = ("faults", "object_store", "registry", "mlflow", "deployer")
+STANDINS = ("faults", "object_store", "registry", "mlflow", "deployer", "oci")
 """The stand-ins a process fault can hit, by the supervisor's names."""
 
-ROUTES = ("object_store", "registry", "mlflow", "deployer", "service")
-"""The routes the fault proxy fronts, each a proxy of that name."""
+ROUTES = ("object_store", "registry", "mlflow", "deployer", "service", "oci")
+"""The routes the fault proxy fronts, each a proxy of that name (``oci``: the OCI API stand-in, on oci-local)."""
+
+PORT_ROUTES = {"object_store": "object_store", "registry": "artifact_registry", "mlflow": "model_registry",
+               "deployer": "deployer"}
+"""Targets that name what a port reaches, by the stand-in that serves it on the local profile."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,20 @@ class Profile:
             raise UserError("network and http faults need the fault proxy, and the 'faults' stand-in is not up",
                             hint="run `lastmile up` with standins.faults.enabled true")
         return url
+
+    def route_for(self, target: str) -> str:
+        """The stand-in route a target reaches on this profile: the route of that name when one runs, else the
+        stand-in that serves the port the target names (on oci-local, ``object_store`` is the OCI API
+        stand-in's route ``oci``, which also serves the vault and logging)."""
+        urls = self.h.endpoints().urls
+        port = PORT_ROUTES.get(target)
+        if target in urls or port is None:
+            return target
+        try:
+            where = getattr(self.h.settings.ports, port).where(self.h).rstrip("/")
+        except UserError:  # nothing up to serve it: the target is refused or missed by name, as before
+            return target
+        return next((route for route, url in urls.items() if url and where.startswith(url.rstrip("/"))), target)
 
     def direct_url(self, route: str, configured: str | None) -> str:
         """Where ``route``'s own server listens, bypassing the fault proxy when the supervisor knows it (so a data

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets as _random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from adapters.local.secrets import FileSecretStore
-from harness.domain.errors import UserError
+from harness.domain.errors import LastmileError, NotFound, UserError
 from harness.domain.records import FaultEvidence, FaultSpec, SecretRef
 
 from . import processes, targets
@@ -40,7 +42,11 @@ class SecretFaults(Settled):
 
     def inject(self, fault_id: str, spec: FaultSpec) -> Applied:
         name, backup = _name(spec.target), _name(spec.target) + BACKUP
-        with self._store().edit() as values:
+        store = self._store(name, backup)
+        if spec.action == "remove" and isinstance(store, _PortEdits) and not store.deletes:
+            raise UserError(f"{spec.target}: a secret is removed from a vault by scheduling its deletion, which the "
+                            f"{self.p.h.settings.ports.secret_store.flavor} flavor does not do; rotate it instead")
+        with store.edit() as values:
             if name not in values:
                 held = ", ".join(sorted(n for n in values if not n.endswith(BACKUP))) or "nothing"
                 raise UserError(f"{spec.target}: no such secret in the local secret store; it holds: {held}")
@@ -59,7 +65,7 @@ class SecretFaults(Settled):
 
     def revert(self, record: Record) -> str:
         name, backup = record.state["name"], record.state["backup"]
-        with self._store().edit() as values:
+        with self._store(name, backup).edit() as values:
             if backup not in values:
                 return f"nothing to restore: {backup} is no longer in the secret store"
             value = values[name] = values.pop(backup)
@@ -142,13 +148,62 @@ class SecretFaults(Settled):
     def _object_server(self) -> str:
         return next((getattr(s, "server", "") for s in self.p.h.standins() if s.name == "object_store"), "")
 
-    def _store(self) -> FileSecretStore:
+    def _store(self, *names: str) -> FileSecretStore | _PortEdits:
         from adapters.local.flavors import FileSecrets
 
         cfg = self.p.h.settings.ports.secret_store
         if not isinstance(cfg, FileSecrets):
-            raise UserError(f"secret faults need the file secret store flavor, not {cfg.flavor}")
+            return _PortEdits(self.p.h.secret_store, names)
         return FileSecretStore(self.p.h.settings.state_dir / cfg.path)
+
+
+class _PortEdits:
+    """Another flavor's secret store (a vault) through the SecretStore port, as an editable mapping of the names a
+    fault touches: a changed value is put (a new secret version, as a vault rotates); the backup is a secret of
+    its own in the same vault, and a backup that is moved back stays there, spent, as ``<name>.drill-backup``
+    (a vault removes nothing at once). A removed secret has its deletion scheduled, as OCI deletes one
+    (inaccessible at once, restorable until the day comes), and a restored one has it canceled; that needs the
+    store's ``schedule_deletion`` and ``cancel_deletion`` (the oci ``vault`` flavor's), which the port lacks."""
+
+    def __init__(self, store, names: tuple[str, ...]):
+        self.store, self.names = store, names
+        self.deletes = callable(getattr(store, "schedule_deletion", None))
+
+    @contextmanager
+    def edit(self) -> Iterator[dict[str, str]]:
+        before: dict[str, str] = {}
+        for name in self.names:
+            try:
+                value = self.store.resolve(SecretRef("secret", name)).reveal()
+            except NotFound:
+                continue
+            if value != SPENT:
+                before[name] = value
+        values = dict(before)
+        yield values
+        for name in self.names:
+            ref = SecretRef("secret", name)
+            if name in values and values[name] != before.get(name):
+                if name not in before and self.deletes and self._undeleted(ref, values[name]):
+                    continue
+                self.store.put(ref, values[name])
+            elif name in before and name not in values:
+                if self.deletes and not name.endswith(BACKUP):
+                    self.store.schedule_deletion(ref)
+                else:
+                    self.store.put(ref, SPENT)
+
+    def _undeleted(self, ref: SecretRef, value: str) -> bool:
+        """Cancel a scheduled deletion of ``ref``; True when that brought back ``value``."""
+        try:
+            self.store.cancel_deletion(ref)
+            return self.store.resolve(ref).reveal() == value
+        except LastmileError:  # not pending deletion, or not there at all: the value is put instead
+            return False
+
+
+SPENT = "lastmile-drill-backup-restored"
+"""What a vault's backup secret holds once its value went back: a vault deletes a secret only after days."""
 
 
 def _name(target: str) -> str:

@@ -89,19 +89,27 @@ class ObjectFaults(Settled):
         import boto3
         from botocore.config import Config
 
-        from adapters.local.flavors import S3Store, s3_credentials
-
         cfg = self.p.h.settings.ports.object_store
-        if not isinstance(cfg, S3Store):
-            raise UserError(f"object faults need the s3 object store flavor, not {cfg.flavor}")
-        access, secret = s3_credentials(cfg, self.p.h)
+        access = cfg.s3_access(self.p.h)
+        if access is None or not access.endpoint:
+            raise UserError(f"object faults need an object store with an S3 API; the {cfg.flavor} flavor has none "
+                            f"configured")
         return boto3.client(
-            "s3", endpoint_url=self.p.direct_url("object_store", cfg.endpoint), region_name=cfg.region,
-            aws_access_key_id=access.reveal() if access else None,
-            aws_secret_access_key=secret.reveal() if secret else None,
+            "s3", endpoint_url=self._direct(access.endpoint), region_name=access.region,
+            aws_access_key_id=access.access_key_id.reveal() if access.access_key_id else None,
+            aws_secret_access_key=access.secret_access_key.reveal() if access.secret_access_key else None,
             config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required",
                           s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=30,
                           retries={"max_attempts": 2, "mode": "standard"}))
+
+    def _direct(self, endpoint: str) -> str:
+        """The S3 endpoint on its server's own address, not through the fault proxy (on oci-local, the OCI API
+        stand-in's ``/s3``)."""
+        route = self.p.route_for("object_store")
+        public = self.p.h.endpoints().urls.get(route, "").rstrip("/")
+        if not public or not endpoint.startswith(public):
+            return endpoint
+        return self.p.direct_url(route, None).rstrip("/") + endpoint[len(public):]
 
     def _explained(self, exc: Exception, s3, bucket: str, key: str) -> Exception:
         """A missing object or bucket as one line naming what exists; anything else unchanged."""

@@ -31,7 +31,7 @@ class ProcessFaults(Settled):
 
     def inject(self, fault_id: str, spec: FaultSpec) -> Applied:
         if spec.target in STANDINS:
-            return self._standin(spec)
+            return self._standin(spec, self.p.route_for(spec.target))
         if spec.target.startswith("replica:") and spec.target != "replica:":
             chosen = targets.replica(self.p, spec.target)
             assert chosen.pid is not None
@@ -58,8 +58,8 @@ class ProcessFaults(Settled):
         return bring_back(self.p, state["standin"])
 
     # stand-ins: the whole family, one process at a time ------------------------------------------
-    def _standin(self, spec: FaultSpec) -> Applied:
-        name, sig = spec.target, SIGNALS[spec.action]
+    def _standin(self, spec: FaultSpec, name: str) -> Applied:
+        sig = SIGNALS[spec.action]
         family = targets.standin_processes(self.p, name)
         paused = [proc.pid for proc in family if _stopped(proc)]
         hit = [proc for proc in family if _send(proc, sig)]

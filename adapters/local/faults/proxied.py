@@ -6,7 +6,7 @@ compares the proxy's counters with those taken just before injection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,8 +34,9 @@ class _OnTheProxy:
 
     def proxy_for(self, target: str) -> tuple[str, str]:
         """The proxy's name and, for ``replica:any``, which replica it stands for."""
-        if target in ROUTES:
-            return target, ""
+        route = self.p.route_for(target)
+        if route in ROUTES:
+            return route, "" if route == target else f"; {target} is {route} on this profile"
         if target.startswith("replica:") and target != "replica:":
             if target == "replica:any":
                 chosen = targets.replica(self.p, target)
@@ -143,7 +144,8 @@ class HttpFaults(_OnTheProxy):
             raise UserError(f"{spec.target}: http fault params {', '.join(unknown)} are not known; "
                             f"allowed: {', '.join(RULE_FIELDS)}")
         proxy, note = self.proxy_for(spec.target)
-        fields: dict[str, Any] = dict(spec.params)
+        fields: dict[str, Any] = {**_s3_compat_only(proxy, spec.params), **spec.params} if proxy == "oci" else \
+            dict(spec.params)
         with self.client(spec.target) as client:
             before = client.stats(proxy).faults.get(fault_id)
             rule = client.add_fault(proxy, fields.pop("method", "*"), fields.pop("path", "*"), name=fault_id,
@@ -173,6 +175,12 @@ class HttpFaults(_OnTheProxy):
 
     def revert(self, record: Record) -> str:
         return self.remove(record, "rule", lambda client, proxy, name: client.remove_fault(proxy, name))
+
+
+def _s3_compat_only(proxy: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """On the OCI API stand-in, S3's ``SlowDown`` is answered only on the S3 compatibility API (``/s3/...``, what the
+    training job and MLflow use), not on the native, Vault or Logging APIs, which throttle with OCI's 429."""
+    return {"path": "^/s3/"} if params.get("preset") == "s3-slowdown" and "path" not in params else {}
 
 
 def _traffic(stats: ProxyStats, toxic: str) -> dict[str, int]:

@@ -66,5 +66,9 @@ class OciApiStandIn(StandIn):
                 "--state", str(self.server_state), "--namespace", self.namespace, "--region", self.region,
                 "--s3-compartment-id", self.tenancy]
 
+    def credential_files(self) -> list[Path]:
+        """The customer secret keys: SigV4 is an HMAC, so the server holds each secret key as it is."""
+        return [keys.keys_dir(self.server_state) / "customer_secret_keys.json"]
+
     def is_ready(self, url: str) -> bool:
         return is_ready(url)

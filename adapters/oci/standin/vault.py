@@ -1,6 +1,9 @@
 """Vault's secret retrieval API (``/20190301/secretbundles/...``: GetSecretBundle and GetSecretBundleByName) and the
-subset of its management API (``/20180608/secrets``) that creating and rotating a secret needs: CreateSecret,
-UpdateSecret (a new version), ListSecrets by name, GetSecret.
+subset of its management API (``/20180608/secrets``) that creating, rotating and deleting a secret needs:
+CreateSecret, UpdateSecret (a new version), ListSecrets by name, GetSecret, ScheduleSecretDeletion and
+CancelSecretDeletion. A secret pending deletion is inaccessible at once, as in OCI: its bundles answer 404
+``NotAuthorizedOrNotFound`` and an update 409 ``IncorrectState``, until the deletion is canceled; the stand-in never
+carries the deletion out.
 
 Secrets live in ``<state>/secrets.json`` (mode 0600), seeded with :func:`put_secret` (``lastmile up`` puts the
 stand-ins' credentials there); the server reads the file again whenever it changes. Each secret keeps its versions:
@@ -54,6 +57,29 @@ def put_secret(state: Path, name: str, vault_id: str, value: bytes | str, ocid: 
     return record
 
 
+def set_pending_deletion(state: Path, secret_id: str, time_of_deletion: str | None) -> dict:
+    """Schedule (a time) or cancel (None) the deletion of a secret; its record. A missing secret is 404."""
+    path = secrets_file(state)
+    records: list[dict] = read_json(path, {"secrets": []})["secrets"]
+    record = _find(records, secret_id)
+    if time_of_deletion is None:
+        if not record.get("timeOfDeletion"):
+            raise errors.OciError(409, "IncorrectState", "the secret is not pending deletion")
+        record.pop("timeOfDeletion")
+    else:
+        if record.get("timeOfDeletion"):
+            raise errors.OciError(409, "IncorrectState", "the secret is already pending deletion")
+        record["timeOfDeletion"] = time_of_deletion
+    write_json(path, {"secrets": records}, private=True)
+    return record
+
+
+def _usable(record: dict | None) -> dict:
+    if record is None or record.get("timeOfDeletion"):
+        raise errors.not_found()
+    return record
+
+
 def _bundle(record: dict, version: dict) -> dict:
     versions = record["versions"]
     stages = []
@@ -91,18 +117,16 @@ def routes(state: Path) -> list[Route]:
     secrets = WatchedJson(secrets_file(state), {"secrets": []})
 
     async def by_id(request: Request) -> Response:
-        record = next((r for r in secrets.get()["secrets"] if r["id"] == request.path_params["secret_id"]), None)
-        if record is None:
-            raise errors.not_found()
+        record = _usable(next((r for r in secrets.get()["secrets"] if r["id"] == request.path_params["secret_id"]),
+                              None))
         return json_response(_bundle(record, _choose(record, request)))
 
     async def by_name(request: Request) -> Response:
         name, vault = request.query_params.get("secretName"), request.query_params.get("vaultId")
         if not name or not vault:
             raise errors.missing_parameter("secretName" if not name else "vaultId")
-        record = next((r for r in secrets.get()["secrets"] if r["name"] == name and r["vaultId"] == vault), None)
-        if record is None:
-            raise errors.not_found()
+        record = _usable(next((r for r in secrets.get()["secrets"] if r["name"] == name and r["vaultId"] == vault),
+                              None))
         return json_response(_bundle(record, _choose(record, request)))
 
     async def create(request: Request) -> Response:
@@ -119,6 +143,8 @@ def routes(state: Path) -> list[Route]:
 
     async def update(request: Request) -> Response:
         record = _find(secrets.get()["secrets"], request.path_params["secret_id"])
+        if record.get("timeOfDeletion"):
+            raise errors.OciError(409, "IncorrectState", "a secret pending deletion cannot be updated")
         details = _json(request)
         if details.get("secretContent"):
             record = put_secret(state, record["name"], record["vaultId"], _content(details["secretContent"]),
@@ -138,7 +164,18 @@ def routes(state: Path) -> list[Route]:
                  and (not query.get("vaultId") or r["vaultId"] == query["vaultId"])]
         return json_response([_summary(r) for r in found])
 
+    async def schedule_deletion(request: Request) -> Response:
+        when = _json(request).get("timeOfDeletion") or now_iso()
+        set_pending_deletion(state, request.path_params["secret_id"], when)
+        return Response(status_code=200)
+
+    async def cancel_deletion(request: Request) -> Response:
+        set_pending_deletion(state, request.path_params["secret_id"], None)
+        return Response(status_code=200)
+
     return [
+        oci_route("/20180608/secrets/{secret_id}/actions/scheduleDeletion", schedule_deletion, ["POST"]),
+        oci_route("/20180608/secrets/{secret_id}/actions/cancelDeletion", cancel_deletion, ["POST"]),
         oci_route("/20190301/secretbundles/actions/getByName", by_name, ["POST"]),
         oci_route("/20190301/secretbundles/{secret_id}", by_id, ["GET"]),
         oci_route("/20180608/secrets", create, ["POST"]),
@@ -179,7 +216,8 @@ def _summary(record: dict) -> dict:
     versions = record["versions"]
     return {"id": record["id"], "secretName": record["name"], "vaultId": record["vaultId"],
             "compartmentId": record.get("compartmentId"), "keyId": record.get("keyId"),
-            "lifecycleState": "ACTIVE", "timeCreated": versions[0]["timeCreated"] if versions else now_iso(),
+            "lifecycleState": "PENDING_DELETION" if record.get("timeOfDeletion") else "ACTIVE",
+            "timeOfDeletion": record.get("timeOfDeletion"), "timeCreated": versions[0]["timeCreated"] if versions else now_iso(),
             "currentVersionNumber": versions[-1]["versionNumber"] if versions else None,
             "description": None, "freeformTags": {}, "definedTags": {}}
 
