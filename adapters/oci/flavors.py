@@ -1,8 +1,8 @@
 """The oci family's flavors, typed so that `lastmile.yaml` can name them and `lastmile doctor` can judge them.
 
-Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``) and OCI Logging (``oci-logging``);
-each builder imports its adapter and the ``oci`` SDK only then. The others (DevOps, Data Science, OKE) keep
-:meth:`FlavorConfig.build`'s default, which says so in one line. Every flavor takes an ``endpoint``: empty means
+Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``), OCI Logging (``oci-logging``) and
+Data Science job runs (``datascience``); each builder imports its adapter and the ``oci`` SDK only then. The
+others (DevOps, OKE) keep :meth:`FlavorConfig.build`'s default, which says so in one line. Every flavor takes an ``endpoint``: empty means
 the region's real service endpoint, a URL points the same profile at a stand-in. Registered under the
 ``lastmile.adapters`` entry point as ``oci``.
 """
@@ -155,14 +155,46 @@ class DevOpsBuilder(FlavorConfig):
 
 @FAMILY.flavor
 class DataScienceJobs(JobRunnerConfig):
+    """OCI Data Science bring-your-own-container job runs (:mod:`adapters.oci.jobs`): one job per training build
+    (its OCIR image by digest), a job run per training, logging to ``log_id`` of ``log_group_id``, read back with
+    Logging Search (``search_endpoint``). Runs get the profile's MLflow and object storage endpoints and
+    credentials as environment variables, as local jobs do. ``subnet_id`` puts the runs in that subnet
+    (STANDALONE); empty uses Data Science's managed egress (ME_STANDALONE)."""
+
     flavor: Literal["datascience"]
     compartment_id: str
     project_id: str
+    log_group_id: str
+    log_id: str
     shape: str = "VM.Standard.E4.Flex"
-    log_group_id: str | None = None
-    timeout_s: float = Field(3600.0, gt=0)
+    ocpus: float = Field(1.0, gt=0, description="for a Flex shape")
+    memory_gb: float = Field(16.0, gt=0, description="for a Flex shape")
+    subnet_id: str | None = None
+    region: str = ""
+    poll_s: float = Field(2.0, gt=0, description="the first pause between two GetJobRun; it grows to max_poll_s")
+    max_poll_s: float = Field(15.0, gt=0)
     auth: OciAuth = OciAuth()
     endpoint: str | None = ENDPOINT
+    search_endpoint: str | None = Field(None, description="Logging Search endpoint; empty = `endpoint` when set, "
+                                                          "else the region's")
+
+    def where(self, h: Harness) -> str:
+        return _service(self.endpoint, h) or _region_url("https://datascience.{region}.oci.oraclecloud.com",
+                                            self.region or self.auth.region)
+
+    def build(self, h: Harness):
+        """The job environment (endpoints and credentials) goes to each run's environment variables, never to
+        the :class:`~harness.domain.records.JobSpec`, which is journaled."""
+        from adapters.oci.auth import credentials
+        from adapters.oci.jobs import open_runner
+        from adapters.shared.jobenv import job_environment
+
+        search = _service(self.search_endpoint, h) or _service(self.endpoint, h)
+        return open_runner(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), search,
+                           compartment_id=self.compartment_id, project_id=self.project_id,
+                           log_group_id=self.log_group_id, log_id=self.log_id, shape=self.shape, ocpus=self.ocpus,
+                           memory_gb=self.memory_gb, subnet_id=self.subnet_id, env=job_environment(h),
+                           poll_s=self.poll_s, max_poll_s=self.max_poll_s)
 
 
 @FAMILY.flavor
@@ -272,6 +304,8 @@ def _standins(h: Harness) -> list[StandIn]:
 
     store = h.settings.ports.object_store
     logs = [(c.log_id, c.log_group_id or "", c.compartment_id or "") for c in ports if isinstance(c, OciLogging)]
+    logs += [(c.log_id, c.log_group_id, c.compartment_id) for c in ports if isinstance(c, DataScienceJobs)]
+    jobs = _job_runs(h, ports)
     buckets = [h.settings.buckets.data, h.settings.buckets.predictions]
 
     vaults = [c for c in ports if isinstance(c, VaultSecrets)]
@@ -296,7 +330,23 @@ def _standins(h: Harness) -> list[StandIn]:
     namespace = getattr(store, "namespace", "") or "lastmile"
     region = getattr(store, "region", "") or "eu-frankfurt-1"
     return [Standin(h.settings.standins.oci.port, h.settings.state_dir, namespace=namespace, region=region,
-                    logs=logs)]
+                    logs=logs, **jobs)]
+
+
+def _job_runs(h: Harness, ports: list) -> dict[str, str]:
+    """What the stand-in's Data Science job runs need when the job runner points at it: the lastmile state dir
+    (runs in its ``jobs/``, where ``job:current`` faults look) and the OCIR login whose auth token is a secret of
+    the stand-in's own Vault (the profile's secret store), to pull the job images from the registry stand-in."""
+    if not any(isinstance(c, DataScienceJobs) and c.endpoint == STANDIN for c in ports):
+        return {}
+    from adapters.oci.ocir import ocir_login
+
+    found: dict[str, str] = {"jobs_dir": str(h.settings.state_dir)}
+    registry = h.settings.ports.artifact_registry
+    if isinstance(registry, Ocir):
+        found["registry_username"] = ocir_login(registry.namespace, registry.username)
+        found["registry_password_secret"] = SecretRef.parse(registry.auth_token).name
+    return found
 
 
 FAMILY.standins["processes"] = _standins
