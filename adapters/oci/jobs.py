@@ -114,7 +114,9 @@ class DataScienceJobRunner:
         with service_errors("OCI Logging", self.search_endpoint, f"the search of job run {run_id}'s log",
                             self.signer_id):
             results = self._search.search_logs(details, limit=min(lines, 1000)).data.results or []
-        return "\n".join(_message(result.data) for result in reversed(results))
+        newest_first = [result.data for result in results]
+        newest_first.sort(key=_entry_time, reverse=True)  # within OCI's millisecond, by the entry's own time
+        return "\n".join(_message(data) for data in reversed(newest_first))
 
     # internals -----------------------------------------------------------------------------------
     def _get(self, run_id: str) -> Any:
@@ -183,6 +185,11 @@ def _job_run(run: Any) -> JobRun:
     where = f"oci-logging:{run.compartment_id}/{log.log_group_id}/{log.log_id}?source={run.id}" if log else None
     return JobRun(run_id=run.id, name=run.display_name or "", state=state, exit_code=code, log_path=where,
                   message=details)
+
+
+def _entry_time(result: Any) -> tuple[int, str]:
+    content = (result or {}).get("logContent") or {}
+    return int((result or {}).get("datetime") or 0), str(content.get("time") or "")
 
 
 def _message(result: Any) -> str:

@@ -151,6 +151,8 @@ def routes(state: Path) -> list[Route]:
                     result = _result(line, log_id, log, tenancy)
                     if all(c.holds(result["logContent"]) for c in query.conditions):
                         results.append(result)
+        if query.descending:  # entries of the same millisecond keep the order they were written in, either way
+            results.reverse()
         results.sort(key=lambda r: r["datetime"], reverse=query.descending)
         page, next_page = _paged(results, request)
         fields = _field_info(page) if details.get("isReturnFieldInfo") else []
