@@ -1,6 +1,6 @@
 """The oci-local profile: the oci profile pointed at the OCI API stand-in. All seven stages run with object storage,
-secrets, logs and the registry going through the oci adapters (signed requests, checked as OCI checks them), while
-the job runner, MLflow and the deployer stay local."""
+secrets, logs, the registry and the training job (a Data Science job run) going through the oci adapters (signed
+requests, checked as OCI checks them), while MLflow and the deployer stay local."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def record(oci_local):
 def test_all_seven_stages_run_through_the_oci_adapters(oci_local, record):
     assert record.status == "succeeded", {n: s.error for n, s in record.stages.items() if s.error}
     ports = record.summary["ports"]
-    assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"]) == \
-        ("oci", "ocir", "vault", "oci-logging")
+    assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"],
+            ports["job_runner"]) == ("oci", "ocir", "vault", "oci-logging", "datascience")
     oci = oci_local.endpoints()["oci"]
     assert record.summary["endpoints"]["object_store"] == record.summary["endpoints"]["secret_store"] == oci
 
@@ -70,6 +70,13 @@ def test_the_data_and_the_samples_are_in_the_oci_stand_in(oci_local, record):
 def test_the_run_s_events_read_back_from_oci_logging(oci_local, record):
     events = [e.event for e in oci_local.log_sink.events(record.run_id)]
     assert events[0] == "run.started" and events[-1] == "run.finished" and events.count("stage.succeeded") == 7
+
+
+def test_training_ran_as_a_data_science_job_run_logging_to_oci_logging(oci_local, record):
+    training = record.stages["training"].outputs
+    assert training["job_run"].startswith("ocid1.datasciencejobrun.") and training["state"] == "SUCCEEDED"
+    assert (oci_local.settings.state_dir / "jobs" / training["job_run"] / "run.json").is_file()
+    assert oci_local.job_runner.log_tail(training["job_run"], 5).strip()
 
 
 def test_the_stand_in_refuses_what_oci_refuses(oci_local):
