@@ -330,7 +330,8 @@ def _standins(h: Harness) -> list[StandIn]:
     namespace = getattr(store, "namespace", "") or "lastmile"
     region = getattr(store, "region", "") or "eu-frankfurt-1"
     return [Standin(h.settings.standins.oci.port, h.settings.state_dir, namespace=namespace, region=region,
-                    logs=logs, **jobs)]
+                    logs=logs, jobs_dir=jobs.get("jobs_dir"), registry_username=jobs.get("registry_username", ""),
+                    registry_password_secret=jobs.get("registry_password_secret", ""))]
 
 
 def _job_runs(h: Harness, ports: list) -> dict[str, str]:
