@@ -32,6 +32,7 @@ from oci.loggingsearch import LogSearchClient
 from oci.loggingsearch.models import SearchLogsDetails
 
 from adapters.oci.standin.datascience import set_drills
+from harness.infra.processes import same_process
 from tests.component.oci_datascience_support import (
     COMPARTMENT,
     GOING_DOWN,
@@ -267,7 +268,9 @@ def test_a_running_job_is_where_job_current_faults_look(ds, client, job):
         job_pid(ds, accepted.id)
         until(client, accepted.id, ("IN_PROGRESS",))
         record = run_record(ds, accepted.id)
-        assert record["state"] == "IN_PROGRESS" and psutil.pid_exists(record["pid"]) and record["started_at"]
+        # what adapters.local.faults.targets.current_job reads to find the job to kill or pause
+        assert record["state"] == "IN_PROGRESS" and record["started_at"]
+        assert same_process(record["pid"], record["created"], tolerance=1.0)
     finally:
         client.cancel_job_run(accepted.id)
         until(client, accepted.id)
