@@ -314,3 +314,24 @@ def test_drill_throttle_answers_429(ds, client, job, operation):
     error = refusal(call)
     assert (error.status, error.code) == (429, "TooManyRequests")
     assert client.get_job(job.id).status == 200  # the other operations answer
+
+
+# --- a restart of the stand-in ----------------------------------------------------------------------------------
+
+def test_a_restarted_stand_in_follows_the_runs_it_left_running(ds, client, job):
+    accepted = run(client, job, "hang")
+    pid = job_pid(ds, accepted.id)
+    until(client, accepted.id, ("IN_PROGRESS",))
+    ds.standin.stop()
+    ds.standin.start()
+    assert client.get_job_run(accepted.id).data.lifecycle_state == "IN_PROGRESS" and psutil.pid_exists(pid)
+    client.cancel_job_run(accepted.id)
+    assert until(client, accepted.id).lifecycle_state == "CANCELED" and not alive(pid)
+
+
+def alive(pid: int) -> bool:
+    """Running: a zombie no longer runs (a process whose first stand-in died is reaped by init, when it does)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -62,10 +62,11 @@ class DataScience:
         self._lock = threading.RLock()
         self.drills = WatchedJson(ds.drills_file(settings.state), {})
         self.executor = Executor(settings, self.update, lambda run_id: run_id in self._cancels)
-        for run in self.runs.values():
+        for run in self.runs.values():  # runs a previous process of the stand-in left active are followed on
             if run["lifecycleState"] not in ds.RUN_TERMINAL:
-                self.update(run["id"], lifecycleState="FAILED", timeFinished=now_iso(),
-                            lifecycleDetails="Job run failed: the service restarted while the run was active")
+                if run["lifecycleState"] == "CANCELING":
+                    self._cancels.add(run["id"])
+                self.executor.start(run, self.jobs[run["jobId"]], {}, resume=True)
 
     def update(self, run_id: str, **fields) -> dict:
         with self._lock:

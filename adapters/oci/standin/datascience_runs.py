@@ -91,18 +91,32 @@ class Executor:
     def __init__(self, settings: RunSettings, update, canceled):
         self.settings, self.update, self.canceled = settings, update, canceled
 
-    def start(self, run: dict, job: dict, env: dict[str, str]) -> None:
-        thread = threading.Thread(target=self._drive, args=(run, job, env), name=f"jobrun-{run['id'][-8:]}",
-                                  daemon=True)
+    def start(self, run: dict, job: dict, env: dict[str, str], resume: bool = False) -> None:
+        """Carry ``run`` out in a thread of its own; ``resume``: follow a run a previous stand-in process started
+        (its process lives on; output it wrote meanwhile stays in its ``job.log`` only)."""
+        thread = threading.Thread(target=self._drive, args=(run, job, env, resume), daemon=True,
+                                  name=f"jobrun-{run['id'][-8:]}")
         thread.start()
 
-    def _drive(self, run: dict, job: dict, env: dict[str, str]) -> None:
+    def _drive(self, run: dict, job: dict, env: dict[str, str], resume: bool) -> None:
         try:
-            self._run(run, job, env)
+            if resume:
+                self._resume(run)
+            else:
+                self._run(run, job, env)
         except Exception as exc:  # a bug of ours must still end the run, not leave it IN_PROGRESS for ever
             self.update(run["id"], lifecycleState="FAILED", timeFinished=now_iso(),
                         lifecycleDetails=f"Job run failed: internal error of the stand-in ({type(exc).__name__})")
             raise
+
+    def _resume(self, run: dict) -> None:
+        home = self.settings.jobs_dir / "jobs" / run["id"]
+        if not (home / "run.json").is_file():
+            self._end(run["id"], "FAILED", "Job run bootstrap failure: the service restarted before the run started")
+            return
+        runner = _Runner(None, self.settings.jobs_dir, poll_s=self.settings.poll_s, grace_s=self.settings.grace_s)
+        log = home / "job.log"
+        self._follow(runner, run, _LogCopy(self.settings, run, log, log.stat().st_size if log.is_file() else 0))
 
     def _run(self, run: dict, job: dict, env: dict[str, str]) -> None:
         run_id = run["id"]
@@ -122,7 +136,11 @@ class Executor:
                        args=tuple(arguments), env=_environment(run, job, env),
                        timeout_s=self._timeout(run, job))
         runner.submit(spec, run_id=run_id)
-        log = _LogCopy(self.settings, run, self.settings.jobs_dir / "jobs" / run_id / "job.log")
+        self._follow(runner, run, _LogCopy(self.settings, run, self.settings.jobs_dir / "jobs" / run_id / "job.log"))
+
+    def _follow(self, runner: SubprocessJobRunner, run: dict, log: _LogCopy) -> None:
+        """Poll the process until it ends (or cancel it once asked to), copying its output, moving the states."""
+        run_id = run["id"]
         while True:
             if self.canceled(run_id):
                 self.update(run_id, lifecycleState="CANCELING", lifecycleDetails=DETAILS["CANCELING"])
@@ -189,8 +207,8 @@ def _environment(run: dict, job: dict, env: dict[str, str]) -> dict[str, str]:
 class _LogCopy:
     """Copies the job's output, line by line as it is written, into the run's log (``logDetails``)."""
 
-    def __init__(self, settings: RunSettings, run: dict, path: Path):
-        self.settings, self.run, self.path, self.offset, self.partial = settings, run, path, 0, b""
+    def __init__(self, settings: RunSettings, run: dict, path: Path, offset: int = 0):
+        self.settings, self.run, self.path, self.offset, self.partial = settings, run, path, offset, b""
 
     def copy(self, final: bool = False) -> None:
         """Copy the complete lines written since the last call (and, when ``final``, an unterminated last one)."""
