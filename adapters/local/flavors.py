@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from adapters.shared.jobenv import job_environment, mlflow_credentials  # job_environment: imported from here too
 from harness.config.flavors import (
     DeployerConfig,
     Family,
@@ -26,11 +27,6 @@ if TYPE_CHECKING:
     from harness.infra.standin import StandIn
 
 FAMILY = Family("local")
-
-CLIENT_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-"""MLflow's client retries a failing server for about four minutes by default; these bound it to seconds (a dead
-server fails in about 3 s, a hung one in about 30 s), in the harness's own client and in the training job."""
 
 
 @FAMILY.flavor
@@ -266,41 +262,7 @@ FAMILY.standins["processes"] = process_standins
 
 
 # shared by the builders ---------------------------------------------------------------------------
-def mlflow_credentials(h: Harness) -> tuple[str, Secret] | None:
-    """(username, password) for the profile's MLflow, or None for a server without auth."""
-    tracking = h.settings.ports.model_registry
-    password = getattr(tracking, "password", None)
-    if not password:
-        return None
-    return getattr(tracking, "username", "lastmile"), h.secret(password)
-
-
 def s3_credentials(store: S3Store, h: Harness) -> tuple[Secret | None, Secret | None]:
     access = h.secret(store.access_key_id) if store.access_key_id else None
     secret = h.secret(store.secret_access_key) if store.secret_access_key else None
     return access, secret
-
-
-def job_environment(h: Harness) -> dict[str, str]:
-    """What a training job needs to reach MLflow and object storage (credentials included: never journaled).
-
-    It also sets MLflow's HTTP client limits. MLflow's defaults (7 retries, backoff factor 2, 120 s a request)
-    keep a job retrying a dead server for about 4 minutes; with 2 retries, factor 1 and 10 s a refused
-    connection fails after 3 attempts and 2-4 s of backoff, a server that accepts but never answers after
-    3 x 10 s plus that backoff, while a busy server still gets 10 s a request and two retries (429 and 5xx
-    answers included)."""
-    ports = h.settings.ports
-    env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(ports.model_registry, "tracking_uri", None)),
-           "MLFLOW_DISABLE_TELEMETRY": "true", **CLIENT_LIMITS}
-    credentials = mlflow_credentials(h)
-    if credentials is not None:
-        env["MLFLOW_TRACKING_USERNAME"] = credentials[0]
-        env["MLFLOW_TRACKING_PASSWORD"] = credentials[1].reveal()
-    access = ports.object_store.s3_access(h)  # the job reads its data with an S3 client, on every object store
-    if access is not None:
-        env["LASTMILE_S3_ENDPOINT"] = access.endpoint or ""
-        env["AWS_DEFAULT_REGION"] = access.region
-        if access.access_key_id and access.secret_access_key:
-            env["AWS_ACCESS_KEY_ID"] = access.access_key_id.reveal()
-            env["AWS_SECRET_ACCESS_KEY"] = access.secret_access_key.reveal()
-    return env

@@ -16,7 +16,7 @@ from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from adapters.local.flavors import CLIENT_LIMITS
+from adapters.shared.jobenv import CLIENT_LIMITS
 from harness.domain.digests import FILES_TAG, file_problems
 from harness.domain.errors import AuthError, CapacityError, NotFound, UnreachableError, UserError
 from harness.domain.records import ModelVersion, Secret

@@ -1,8 +1,8 @@
 """The oci family's flavors, typed so that `lastmile.yaml` can name them and `lastmile doctor` can judge them.
 
-Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``) and OCI Logging (``oci-logging``);
-each builder imports its adapter and the ``oci`` SDK only then. The others (DevOps, Data Science, OKE) keep
-:meth:`FlavorConfig.build`'s default, which says so in one line. Every flavor takes an ``endpoint``: empty means
+Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``), OCI Logging (``oci-logging``) and
+Data Science job runs (``datascience``); each builder imports its adapter and the ``oci`` SDK only then. The
+others (DevOps, OKE) keep :meth:`FlavorConfig.build`'s default, which says so in one line. Every flavor takes an ``endpoint``: empty means
 the region's real service endpoint, a URL points the same profile at a stand-in. Registered under the
 ``lastmile.adapters`` entry point as ``oci``.
 """
@@ -24,7 +24,6 @@ from harness.config.flavors import (
     Strict,
     TriggerConfig,
 )
-from harness.domain.records import SecretRef
 
 if TYPE_CHECKING:
     from harness.bootstrap import Harness
@@ -202,14 +201,46 @@ class DevOpsBuilder(FlavorConfig):
 
 @FAMILY.flavor
 class DataScienceJobs(JobRunnerConfig):
+    """OCI Data Science bring-your-own-container job runs (:mod:`adapters.oci.jobs`): one job per training build
+    (its OCIR image by digest), a job run per training, logging to ``log_id`` of ``log_group_id``, read back with
+    Logging Search (``search_endpoint``). Runs get the profile's MLflow and object storage endpoints and
+    credentials as environment variables, as local jobs do. ``subnet_id`` puts the runs in that subnet
+    (STANDALONE); empty uses Data Science's managed egress (ME_STANDALONE)."""
+
     flavor: Literal["datascience"]
     compartment_id: str
     project_id: str
+    log_group_id: str
+    log_id: str
     shape: str = "VM.Standard.E4.Flex"
-    log_group_id: str | None = None
-    timeout_s: float = Field(3600.0, gt=0)
+    ocpus: float = Field(1.0, gt=0, description="for a Flex shape")
+    memory_gb: float = Field(16.0, gt=0, description="for a Flex shape")
+    subnet_id: str | None = None
+    region: str = ""
+    poll_s: float = Field(2.0, gt=0, description="the first pause between two GetJobRun; it grows to max_poll_s")
+    max_poll_s: float = Field(15.0, gt=0)
     auth: OciAuth = OciAuth()
     endpoint: str | None = ENDPOINT
+    search_endpoint: str | None = Field(None, description="Logging Search endpoint; empty = `endpoint` when set, "
+                                                          "else the region's")
+
+    def where(self, h: Harness) -> str:
+        return _service(self.endpoint, h) or _region_url("https://datascience.{region}.oci.oraclecloud.com",
+                                            self.region or self.auth.region)
+
+    def build(self, h: Harness):
+        """The job environment (endpoints and credentials) goes to each run's environment variables, never to
+        the :class:`~harness.domain.records.JobSpec`, which is journaled."""
+        from adapters.oci.auth import credentials
+        from adapters.oci.jobs import open_runner
+        from adapters.shared.jobenv import job_environment
+
+        search = _service(self.search_endpoint, h) or _service(self.endpoint, h)
+        return open_runner(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), search,
+                           compartment_id=self.compartment_id, project_id=self.project_id,
+                           log_group_id=self.log_group_id, log_id=self.log_id, shape=self.shape, ocpus=self.ocpus,
+                           memory_gb=self.memory_gb, subnet_id=self.subnet_id, env=job_environment(h),
+                           poll_s=self.poll_s, max_poll_s=self.max_poll_s)
 
 
 @FAMILY.flavor
@@ -317,44 +348,10 @@ FAMILY.doctor = _doctor
 
 
 def _standins(h: Harness) -> list[StandIn]:
-    """The OCI API stand-in, when a port of the profile points at it (``endpoint: standin``): the oci-local
-    profile. It starts before the local stand-ins, which keep their generated credentials in its vault."""
-    ports = [config for _, config in h.settings.ports if type(config) in FAMILY.configs]
-    if not any(getattr(c, "endpoint", None) == STANDIN or getattr(c, "search_endpoint", None) == STANDIN
-               for c in ports if not isinstance(c, Ocir)):
-        return []
-    from adapters.oci.standin.standin import OciApiStandIn
+    """The OCI API stand-in when a port of the profile points at it (see :mod:`adapters.oci.standins`)."""
+    from adapters.oci.standins import oci_standins
 
-    store = h.settings.ports.object_store
-    logs = [(c.log_id, c.log_group_id or "", c.compartment_id or "") for c in ports if isinstance(c, OciLogging)]
-    buckets = [h.settings.buckets.data, h.settings.buckets.artifacts, h.settings.buckets.predictions]
-
-    vaults = [c for c in ports if isinstance(c, VaultSecrets)]
-
-    class Standin(OciApiStandIn):
-        wave = 0
-
-        def prepare(self, port: int) -> None:
-            super().prepare(port)
-            for config in ports:
-                if isinstance(config, DevOpsBuilder) and config.endpoint == STANDIN:
-                    config.register_in_standin(self.server_state, h)
-            if vaults and isinstance(store, OciObjectStore) and store.s3_access_key_id and store.s3_secret_key:
-                from adapters.oci.standin import vault
-
-                for ref, value in ((store.s3_access_key_id, self.s3_key.access_key_id),
-                                   (store.s3_secret_key, self.s3_key.secret_key)):
-                    vault.put_secret(self.server_state, SecretRef.parse(ref).name, vaults[0].vault_id, value)
-
-        def after_ready(self, url: str) -> None:
-            if isinstance(store, OciObjectStore):  # Terraform makes the buckets in a tenancy; here, the first up
-                for bucket in buckets:
-                    h.object_store.ensure_bucket(bucket)
-
-    namespace = getattr(store, "namespace", "") or "lastmile"
-    region = getattr(store, "region", "") or "eu-frankfurt-1"
-    return [Standin(h.settings.standins.oci.port, h.settings.state_dir, namespace=namespace, region=region,
-                    logs=logs)]
+    return oci_standins(h)
 
 
 FAMILY.standins["processes"] = _standins

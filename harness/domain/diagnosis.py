@@ -124,11 +124,12 @@ def diagnose_job(job: JobRun, log_tail: str) -> Diagnosis:
         return Diagnosis(TIMEOUT_CAPACITY, f"job {job.run_id} still running when the wait ended")
     if job.state is JobState.CANCELED:
         return Diagnosis(TIMEOUT_CAPACITY, f"job {job.run_id} was canceled")
-    if job.message.startswith("timed out after"):
+    # The local runner's messages, and OCI Data Science's lifecycle details (which quote the local ones' causes).
+    if job.message.startswith("timed out after") or job.message == "Job run timed out":
         return Diagnosis(TIMEOUT_CAPACITY, job.message)
-    if job.message.startswith("ended by signal 9"):
+    if "ended by signal 9" in job.message:
         return Diagnosis(TIMEOUT_CAPACITY, f"{job.message} (SIGKILL: out of memory?)")
-    if job.message.startswith("could not pull bundle"):
+    if "could not pull" in job.message:
         return _by_text([job.message]) or Diagnosis(ENDPOINT_CONFIGURATION, job.message)
     if job.exit_code == EXIT_HASH_MISMATCH:
         return Diagnosis(DATA_INTEGRITY, _last(own, _INTEGRITY) or _last_training_line(own) or job.message)

@@ -1,7 +1,7 @@
 """The oci-local profile: the oci profile pointed at the OCI API stand-in. All seven stages run with object storage,
-secrets, logs, the registry and the builds (OCI DevOps build runs of ``build_spec.yaml`` on a clean checkout of the
-commit) going through the oci adapters (signed requests, checked as OCI checks them), MLflow keeping its artifacts
-in the Object Storage stand-in, while the job runner and the deployer stay local."""
+secrets, logs, the registry, the builds (OCI DevOps build runs of ``build_spec.yaml`` on a clean checkout of the
+commit) and the training job (a Data Science job run) going through the oci adapters (signed requests, checked as
+OCI checks them), MLflow keeping its artifacts in the Object Storage stand-in, while the deployer stays local."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def test_all_seven_stages_run_through_the_oci_adapters(oci_local, record):
     assert record.status == "succeeded", {n: s.error for n, s in record.stages.items() if s.error}
     ports = record.summary["ports"]
     assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"],
-            ports["image_builder"]) == ("oci", "ocir", "vault", "oci-logging", "devops")
+            ports["image_builder"], ports["job_runner"]) == \
+        ("oci", "ocir", "vault", "oci-logging", "devops", "datascience")
     oci = oci_local.endpoints()["oci"]
     assert record.summary["endpoints"]["object_store"] == record.summary["endpoints"]["secret_store"] == oci
 
@@ -93,6 +94,13 @@ def test_mlflow_keeps_its_artifacts_in_the_oci_stand_in_and_no_s3_stand_in_runs(
 def test_the_run_s_events_read_back_from_oci_logging(oci_local, record):
     events = [e.event for e in oci_local.log_sink.events(record.run_id)]
     assert events[0] == "run.started" and events[-1] == "run.finished" and events.count("stage.succeeded") == 7
+
+
+def test_training_ran_as_a_data_science_job_run_logging_to_oci_logging(oci_local, record):
+    training = record.stages["training"].outputs
+    assert training["job_run"].startswith("ocid1.datasciencejobrun.") and training["state"] == "SUCCEEDED"
+    assert (oci_local.settings.state_dir / "jobs" / training["job_run"] / "run.json").is_file()
+    assert oci_local.job_runner.log_tail(training["job_run"], 5).strip()
 
 
 def test_the_stand_in_refuses_what_oci_refuses(oci_local):

@@ -153,6 +153,12 @@ JOBS = [
     (_failed(None, "could not pull bundle: registry at http://127.0.0.1:5001 did not answer"), "",
      NETWORK_REACHABILITY, "http://127.0.0.1:5001"),
     (_failed(None, "canceled", JobState.CANCELED), "", TIMEOUT_CAPACITY, "job jobrun-1 was canceled"),
+    (_failed(None, "Job run timed out"), "", TIMEOUT_CAPACITY, "Job run timed out"),  # OCI Data Science's details
+    (_failed(None, "Job run artifact execution failed: ended by signal 9"), "", TIMEOUT_CAPACITY,
+     "Job run artifact execution failed: ended by signal 9 (SIGKILL: out of memory?)"),
+    (_failed(None, "Job run bootstrap failure: the container image could not be pulled (could not pull bundle: "
+                   "registry at http://127.0.0.1:5001 did not answer)"), "", NETWORK_REACHABILITY,
+     "http://127.0.0.1:5001"),
 ]
 
 

@@ -11,12 +11,15 @@ services and their path prefixes). What ``lastmile up`` calls to prepare a state
 - :func:`put_secret` — create or rotate a Vault secret;
 - :func:`register_log` — a custom log PutLogs may write to.
 
+For drills, :func:`set_drills` makes its Data Science job runs fail, hang or be throttled (see :mod:`.datascience`).
+
 :class:`.standin.OciApiStandIn` is the stand-in in ``lastmile up``'s terms (``prepare``, ``command``, ``is_ready``);
 :mod:`.testing` starts it as a child process for tests and drives the real ``oci`` CLI against it.
 
 Importing this package starts nothing and touches no file.
 """
 
+from .datascience import set_drills
 from .keys import (
     DEFAULT_REGION,
     DEFAULT_TENANCY,
@@ -35,5 +38,5 @@ from .vault import put_secret, secret_ocid
 __all__ = [
     "DEFAULT_REGION", "DEFAULT_TENANCY", "DEFAULT_USER", "ApiKey", "CustomerSecretKey", "ensure_api_key",
     "ensure_customer_secret_key", "fingerprint", "put_secret", "register_customer_secret_key", "register_key",
-    "register_log", "secret_ocid",
+    "register_log", "secret_ocid", "set_drills",
 ]

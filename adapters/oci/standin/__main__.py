@@ -6,7 +6,13 @@ Also, against a state directory (running server or not):
 - ``keys generate --state DIR --dir DIR [--tenancy OCID --user OCID --region R]``: a key pair and an SDK config file;
 - ``s3-keys generate --state DIR [--tenancy OCID --user OCID]``: a customer secret key for the S3 API (JSON out);
 - ``secrets put --state DIR --name N --vault-id OCID --value-file FILE``: create or rotate a secret;
-- ``logs register --state DIR --log-id OCID --log-group-id OCID --compartment-id OCID``: accept PutLogs for a log.
+- ``logs register --state DIR --log-id OCID --log-group-id OCID --compartment-id OCID``: accept PutLogs for a log;
+- ``datascience drill --state DIR [--fail-exit-code N] [--hang] [--throttle OPERATION ...]``: set the Data Science
+  drill switches (none given: all off), see :mod:`adapters.oci.standin.datascience`.
+
+Data Science job runs (``--jobs-dir`` the lastmile state dir whose ``jobs/`` holds them; ``--registry-username`` and
+``--registry-password-secret``, the Vault secret with the OCIR stand-in's password; ``--minute-seconds`` shortens
+``maximumRuntimeInMinutes`` for tests).
 
 Logs are lastmile's JSON lines on stderr. ``LASTMILE_OCI_STANDIN_ALLOW_UNSIGNED=1`` (benchmarks only) serves
 requests that carry no Authorization header unchecked.
@@ -37,6 +43,12 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--region", default=DEFAULT_REGION)
     parser.add_argument("--s3-compartment-id", default=DEFAULT_TENANCY,
                         help="where buckets created through the S3 compatibility API go")
+    parser.add_argument("--jobs-dir", type=Path, help="the lastmile state dir: Data Science job runs go in its jobs/")
+    parser.add_argument("--registry-username", default="", help="the OCIR stand-in's login for pulling job images")
+    parser.add_argument("--registry-password-secret", default="",
+                        help="the name of the Vault secret (in this stand-in) holding that login's password")
+    parser.add_argument("--minute-seconds", type=float, default=60.0,
+                        help="how long a minute of a job run's maximumRuntimeInMinutes lasts (tests only)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     if args.host not in (LOOPBACK, "localhost"):
@@ -52,7 +64,9 @@ def serve(argv: list[str]) -> int:
     logs.configure(args.log_level.upper(), static={"service": "oci-standin"})
     allow_unsigned = os.environ.get(ALLOW_UNSIGNED) == "1"
     args.state.mkdir(parents=True, exist_ok=True)
-    settings = Settings(args.state, args.namespace, args.region, args.s3_compartment_id, allow_unsigned=allow_unsigned)
+    settings = Settings(args.state, args.namespace, args.region, args.s3_compartment_id, allow_unsigned=allow_unsigned,
+                        jobs_dir=args.jobs_dir, registry_username=args.registry_username,
+                        registry_password_secret=args.registry_password_secret, minute_s=args.minute_seconds)
     log = logging.getLogger("lastmile.oci_standin")
     if allow_unsigned:
         log.warning("unsigned requests are served unchecked (benchmark switch)", extra={"fields": {"env": ALLOW_UNSIGNED}})
@@ -65,7 +79,7 @@ def serve(argv: list[str]) -> int:
 
 
 def admin(argv: list[str]) -> int:
-    from . import keys, logging_api, vault
+    from . import datascience, keys, logging_api, vault
 
     parser = argparse.ArgumentParser(prog=PROG)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -84,7 +98,12 @@ def admin(argv: list[str]) -> int:
     log_register.add_argument("--log-id", required=True)
     log_register.add_argument("--log-group-id", required=True)
     log_register.add_argument("--compartment-id", required=True)
-    for sub in (register, generate, s3_generate, secret_put, log_register):
+    drill = groups.add_parser("datascience").add_subparsers(dest="command", required=True).add_parser(
+        "drill", help="set the Data Science drill switches; none given: all off")
+    drill.add_argument("--fail-exit-code", type=int)
+    drill.add_argument("--hang", action="store_true")
+    drill.add_argument("--throttle", nargs="*", default=[], choices=datascience.OPERATIONS)
+    for sub in (register, generate, s3_generate, secret_put, log_register, drill):
         sub.add_argument("--state", type=Path, required=True)
     for sub in (register, generate, s3_generate):
         sub.add_argument("--tenancy", default=keys.DEFAULT_TENANCY)
@@ -104,6 +123,8 @@ def admin(argv: list[str]) -> int:
         elif args.group == "secrets":
             record = vault.put_secret(args.state, args.name, args.vault_id, args.value_file.read_bytes())
             result = {"id": record["id"], "name": record["name"], "version": record["versions"][-1]["versionNumber"]}
+        elif args.group == "datascience":
+            result = datascience.set_drills(args.state, args.fail_exit_code, args.hang, args.throttle)
         else:
             logging_api.register_log(args.state, args.log_id, args.log_group_id, args.compartment_id)
             result = {"log_id": args.log_id}
@@ -116,7 +137,7 @@ def admin(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("keys", "s3-keys", "secrets", "logs"):
+    if argv and argv[0] in ("keys", "s3-keys", "secrets", "logs", "datascience"):
         return admin(argv)
     return serve(argv)
 

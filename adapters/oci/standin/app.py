@@ -10,6 +10,7 @@ prefix                 service                                              clie
 ``/20200831``          Logging Ingestion (``LoggingClient``)                ``http://HOST:PORT``
 ``/20190909``          Logging Search (``LogSearchClient``)                 ``http://HOST:PORT``
 ``/20210630``          DevOps build runs and triggers (``DevopsClient``)   ``http://HOST:PORT``
+``/20190101``          Data Science jobs, job runs (``DataScienceClient``)  ``http://HOST:PORT``
 =====================  ===================================================  ==========================
 
 Every other path answers 404 ``NotAuthorizedOrNotFound`` once the request's signature is checked, as OCI does.
@@ -24,7 +25,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import errors, logging_api, objectstorage_api, s3_api, vault
+from . import datascience_api, errors, logging_api, objectstorage_api, s3_api, vault
+from .datascience_runs import RunSettings
 from .devops_api import routes as devops_routes
 from .http import RequestIds, oci_route, render_oci_error, render_s3_error, render_unexpected
 from .keys import DEFAULT_REGION, DEFAULT_TENANCY, DEFAULT_USER, KeyRegistry
@@ -36,7 +38,12 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 @dataclass(frozen=True)
 class Settings:
     """``allow_unsigned`` is for the signing benchmark only: requests with no ``Authorization`` header at all are
-    then served unchecked (those that carry one are still verified)."""
+    then served unchecked (those that carry one are still verified).
+
+    Data Science job runs: ``jobs_dir`` is the lastmile state dir whose ``jobs/`` holds the runs (None: the
+    stand-in's own ``state/datascience``); the OCIR stand-in is logged into as ``registry_username`` with the
+    password in this stand-in's Vault secret ``registry_password_secret``; ``minute_s`` is how long a minute of
+    ``maximumRuntimeInMinutes`` lasts (tests shorten it)."""
 
     state: Path
     namespace: str = "lastmile"
@@ -45,6 +52,10 @@ class Settings:
     tenancy: str = DEFAULT_TENANCY
     user: str = DEFAULT_USER
     allow_unsigned: bool = False
+    jobs_dir: Path | None = None
+    registry_username: str = ""
+    registry_password_secret: str = ""
+    minute_s: float = 60.0
 
 
 def create_app(settings: Settings):
@@ -60,6 +71,9 @@ def create_app(settings: Settings):
         *vault.routes(settings.state),
         *logging_api.routes(settings.state),
         *devops_routes(settings.state),
+        *datascience_api.routes(RunSettings(settings.state, settings.jobs_dir or settings.state / "datascience",
+                                            settings.registry_username, settings.registry_password_secret,
+                                            settings.minute_s), settings.region),
         oci_route("/{rest:path}", unknown, ALL_METHODS, body_signed=False),
     ]
     app = Starlette(routes=routes, exception_handlers={errors.OciError: render_oci_error,

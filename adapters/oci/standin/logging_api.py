@@ -11,6 +11,7 @@ JSON object when its data is one, else ``{"message": <data>}``. Queries: see :mo
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,28 @@ def register_log(state: Path, log_id: str, log_group_id: str, compartment_id: st
     registry = read_json(path, {})
     registry[log_id] = {"logGroupId": log_group_id, "compartmentId": compartment_id}
     write_json(path, registry)
+
+
+def append_lines(state: Path, log_id: str, log_group_id: str, compartment_id: str, messages: list[str], *,
+                 source: str, subject: str, entry_type: str) -> None:
+    """Write ``messages`` into ``log_id`` as OCI's services write their own logs (a Data Science job run's output),
+    registering the log first when it is unknown (as automatic log creation does)."""
+    if not messages:
+        return
+    if log_id not in read_json(logging_dir(state) / "logs.json", {}):
+        register_log(state, log_id, log_group_id, compartment_id)
+    now = datetime.now(UTC)
+    stamp = now.isoformat(timespec="milliseconds")
+    lines = [{"id": str(uuid.uuid4()), "data": message, "time": now.isoformat(), "source": source,
+              "type": entry_type, "subject": subject, "specversion": "1.0", "ingestedtime": stamp}
+             for message in messages]
+    _append(logging_dir(state), log_id, lines)
+
+
+def _append(folder: Path, log_id: str, lines: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{log_id}.jsonl").open("a") as out:
+        out.write("".join(json.dumps(line) + "\n" for line in lines))
 
 
 def _instant(raw: object, what: str) -> datetime:
@@ -99,10 +122,7 @@ def routes(state: Path) -> list[Route]:
         if log_id not in logs.get():
             raise errors.not_found()
         ingested = datetime.now(UTC).isoformat(timespec="milliseconds")
-        lines = _entries(_details(request), ingested)
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{log_id}.jsonl").open("a") as out:
-            out.write("".join(json.dumps(line) + "\n" for line in lines))
+        _append(folder, log_id, _entries(_details(request), ingested))
         return Response(status_code=200)
 
     async def search(request: Request) -> Response:
@@ -131,6 +151,8 @@ def routes(state: Path) -> list[Route]:
                     result = _result(line, log_id, log, tenancy)
                     if all(c.holds(result["logContent"]) for c in query.conditions):
                         results.append(result)
+        if query.descending:  # entries of the same millisecond keep the order they were written in, either way
+            results.reverse()
         results.sort(key=lambda r: r["datetime"], reverse=query.descending)
         page, next_page = _paged(results, request)
         fields = _field_info(page) if details.get("isReturnFieldInfo") else []

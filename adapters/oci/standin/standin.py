@@ -39,10 +39,15 @@ class OciApiStandIn(StandIn):
     def __init__(self, port: int, state_dir: Path, namespace: str = "lastmile", region: str = keys.DEFAULT_REGION,
                  tenancy: str = keys.DEFAULT_TENANCY, user: str = keys.DEFAULT_USER, vault_id: str | None = None,
                  secrets: Callable[[], Mapping[str, str]] | None = None,
-                 logs: Iterable[tuple[str, str, str]] = ()):
+                 logs: Iterable[tuple[str, str, str]] = (), jobs_dir: str | None = None,
+                 registry_username: str = "", registry_password_secret: str = ""):
+        """``jobs_dir``, ``registry_username`` and ``registry_password_secret``: where Data Science job runs live
+        (the lastmile state dir) and how they pull their images (see :class:`.app.Settings`)."""
         super().__init__(port, state_dir)
         self.namespace, self.region, self.tenancy, self.user = namespace, region, tenancy, user
         self.vault_id, self.secrets, self.logs = vault_id, secrets, list(logs)
+        self.jobs_dir, self.registry_username = jobs_dir, registry_username
+        self.registry_password_secret = registry_password_secret
 
     @property
     def server_state(self) -> Path:
@@ -64,7 +69,11 @@ class OciApiStandIn(StandIn):
     def command(self, port: int, endpoints: Endpoints) -> list[str]:
         return [sys.executable, "-m", "adapters.oci.standin", "--host", "127.0.0.1", "--port", str(port),
                 "--state", str(self.server_state), "--namespace", self.namespace, "--region", self.region,
-                "--s3-compartment-id", self.tenancy]
+                "--s3-compartment-id", self.tenancy,
+                *(["--jobs-dir", self.jobs_dir] if self.jobs_dir else []),
+                *(["--registry-username", self.registry_username] if self.registry_username else []),
+                *(["--registry-password-secret", self.registry_password_secret] if self.registry_password_secret
+                  else [])]
 
     def credential_files(self) -> list[Path]:
         """The customer secret keys: SigV4 is an HMAC, so the server holds each secret key as it is."""

@@ -24,8 +24,9 @@ class StandInProcess:
     pid (SIGTERM, then SIGKILL). ``api_key`` and ``s3_key`` are generated into ``state/client`` before it starts."""
 
     def __init__(self, port: int, state: Path, log: Path | None = None, env: dict[str, str] | None = None,
-                 startup_timeout: float = 20.0):
-        self.port, self.state, self.startup_timeout = port, state, startup_timeout
+                 startup_timeout: float = 20.0, args: list[str] | tuple[str, ...] = ()):
+        """``args``: more options of the server (``--jobs-dir``, ``--minute-seconds``, ...)."""
+        self.port, self.state, self.startup_timeout, self.args = port, state, startup_timeout, list(args)
         self.log = log or state / "standin.log"
         self.env = env or {}
         self.process: subprocess.Popen | None = None
@@ -45,7 +46,7 @@ class StandInProcess:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "adapters.oci.standin", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--state", str(self.state)]
+                   "--state", str(self.state), *self.args]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
