@@ -4,7 +4,7 @@
 # `lastmile drill run --all` runs each drill with its verdict, journal and the invariants; the JUnit XML goes to
 # reports/drills.xml. The stand-ins are stopped at the end unless KEEP=1. Exit code: the drill run's.
 # PROFILE=oci-local runs them on that profile (state in .lastmile-drills-oci-local/, reports/drills-oci-local.xml);
-# DRILL_TAGS=a,b only the drills with any of those tags.
+# DRILL_TAGS=a,b only the drills with any of those tags; DRILLS="a b" only those drills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LM=.venv/bin/lastmile
@@ -33,5 +33,10 @@ trap teardown EXIT
 SECONDS=0
 $LM up
 $LM run --force
-$LM drill run --all --junit "$junit" ${DRILL_TAGS:+--tags "$DRILL_TAGS"}
+if [ -n "${DRILLS:-}" ]; then
+  # shellcheck disable=SC2086  # DRILLS is a list of names
+  $LM drill run $DRILLS --junit "$junit"
+else
+  $LM drill run --all --junit "$junit" ${DRILL_TAGS:+--tags "$DRILL_TAGS"}
+fi
 echo "drills ($LASTMILE_PROFILE): every drill passed in ${SECONDS} s; JUnit XML in $junit"

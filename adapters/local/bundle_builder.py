@@ -20,3 +20,7 @@ class BundleImageBuilder:
 
     def build(self, name: str, context: Path) -> BuildRef:
         return build_bundle(self.registry, name, Path(context), self.repository(name))
+
+    def log_tail(self, run_id: str, lines: int = 20) -> str:
+        """Nothing: a bundle is built in-process, its only log the stage's own error."""
+        return ""

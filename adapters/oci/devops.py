@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.domain.errors import IntegrityError, UserError
+from harness.domain.errors import BuildFailed, CapacityError, IntegrityError, UserError
 from harness.domain.records import ArtifactRef, BuildRef
 from harness.infra.bundle import has_manifest, plan_bundle
 from harness.infra.git import git
@@ -32,10 +32,6 @@ TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
 POLL_START_S, POLL_MAX_S = 0.5, 5.0
 
 
-class BuildFailed(UserError):
-    """A build run ended FAILED or CANCELED; the message holds OCI's lifecycle details and the log tail."""
-
-
 class DevOpsImageBuilder:
     """The :class:`~harness.domain.ports.ImageBuilder` on a DevOps build pipeline (``client`` is a
     ``DevopsClient``); ``registry`` (OCIR) is where the runs push, checked before a run is started; ``log_tail``
@@ -43,10 +39,10 @@ class DevOpsImageBuilder:
 
     def __init__(self, client: Any, build_pipeline_id: str, registry: Any, repository_prefix: str = "lastmile",
                  repository_url: str = "", branch: str = "main", timeout_s: float = 1800.0, key_id: str = "",
-                 log_tail: Callable[[str], str] | None = None, arguments: Mapping[str, str] | None = None):
+                 log_tail: Callable[[str, int], str] | None = None, arguments: Mapping[str, str] | None = None):
         self.client, self.build_pipeline_id, self.registry = client, build_pipeline_id, registry
         self.repository_prefix, self.repository_url, self.branch = repository_prefix.strip("/"), repository_url, branch
-        self.timeout_s, self.key_id, self.log_tail = timeout_s, key_id, log_tail
+        self.timeout_s, self.key_id, self._tail = timeout_s, key_id, log_tail
         self.arguments = dict(arguments or {})
 
     def repository(self, name: str) -> str:
@@ -69,7 +65,11 @@ class DevOpsImageBuilder:
             raise IntegrityError(f"build run {run.id} pushed {name} as {digest or 'nothing'}, but commit "
                                  f"{commit[:12]} gives {planned.digest}")
         return BuildRef(name, ArtifactRef(self.registry.registry, repository, digest), planned.source_digest,
-                        pushed=True)
+                        pushed=True, run_id=run.id)
+
+    def log_tail(self, run_id: str, lines: int = 20) -> str:
+        """The build run's last log lines, from OCI Logging ("" without a log to read)."""
+        return self._tail(run_id, lines) if self._tail else ""
 
     def _create(self, name: str, commit: str) -> Any:
         from oci.devops.models import BuildRunArgument, BuildRunArgumentCollection, CommitInfo, CreateBuildRunDetails
@@ -90,7 +90,8 @@ class DevOpsImageBuilder:
             while run.lifecycle_state not in TERMINAL:
                 if time.monotonic() >= deadline:
                     self._cancel(run.id, f"lastmile waited {self.timeout_s:.0f} s")
-                    raise BuildFailed(f"build run {run.id} did not end within {self.timeout_s:.0f} s; canceled")
+                    raise CapacityError(f"build run {run.id} did not end within {self.timeout_s:.0f} s; canceled",
+                                        url=endpoint_of(self.client))
                 time.sleep(pause)
                 pause = min(pause * 1.5, POLL_MAX_S)
                 with self._errors(f"GetBuildRun {run.id}"):
@@ -99,7 +100,7 @@ class DevOpsImageBuilder:
             self._cancel(run.id, "interrupted (Ctrl-C)")
             raise
         if run.lifecycle_state != "SUCCEEDED":
-            tail = self.log_tail(run.id) if self.log_tail else ""
+            tail = self.log_tail(run.id)
             raise BuildFailed(f"build run {run.id} {run.lifecycle_state}: {run.lifecycle_details or 'no details'}"
                               + (f"\n{tail}" if tail else ""))
         return run
@@ -148,11 +149,11 @@ def _export(root: Path, commit: str, relative: str, dest: Path) -> Path:
     return dest / relative
 
 
-def log_tail_reader(search: Any, log_path: str, key_id: str = "", lines: int = 20) -> Callable[[str], str]:
+def log_tail_reader(search: Any, log_path: str, key_id: str = "") -> Callable[[str, int], str]:
     """Reads a build run's last ``lines`` log lines with Logging Search (``search`` is a ``LogSearchClient``,
     ``log_path`` ``<compartment>/<log group>/<log>``); the entries' subject is the build run's id."""
 
-    def tail(run_id: str) -> str:
+    def tail(run_id: str, lines: int = 20) -> str:
         import datetime as dt
 
         from oci.loggingsearch.models import SearchLogsDetails

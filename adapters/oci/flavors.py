@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from harness.bootstrap import Harness
     from harness.infra.standin import StandIn
 
-FAMILY = Family("oci")
+FAMILY = Family("oci", drill_activities=("adapters.oci.drills",))
 
 ENDPOINT = Field(None, description="service endpoint override; empty = the region's real endpoint")
 

@@ -55,12 +55,13 @@ def list_drills(
         print(json.dumps([{**asdict(d), "path": str(d.path), "stage": d.stage} for d in drills], indent=2))
         return
     table = Table(title=f"drills ({len(drills)})")
-    for column in ("name", "title", "stage", "tags", "file"):
+    for column in ("name", "title", "stage", "tags", "profiles", "file"):
         table.add_column(column, overflow="fold")
     root = harness().settings.root
     for d in drills:
         title = d.title if not d.problem else f"[red]{d.problem}[/]"
-        table.add_row(d.name, title, d.stage or "-", ", ".join(d.tags), str(d.path.relative_to(root))
+        table.add_row(d.name, title, d.stage or "-", ", ".join(d.tags), ", ".join(d.profiles) or "all",
+                      str(d.path.relative_to(root))
                       if d.path.is_relative_to(root) else str(d.path))
     out.print(table)
 
@@ -81,7 +82,7 @@ def run(
         raise UserError("name the drills to run, or pass --all", hint="`lastmile drill list` lists them",
                         exit_code=2)
     h = harness()
-    drills = library.select(_drills(), names or (), _tags(tags))
+    drills = library.select(_drills(), names or (), _tags(tags), h.settings.profile)
     if not drills:
         raise UserError("no drill matches", hint="`lastmile drill list` lists them", exit_code=2)
     records: list[DrillRecord] = []

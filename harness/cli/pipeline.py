@@ -122,6 +122,37 @@ def runs_events(run_id: str, as_json: bool = typer.Option(False, "--json", help=
         out.print(events_table(run_id, events))
 
 
+@runs_app.command("logs")
+def runs_logs(run_id: str,
+              stage: str = typer.Option("all", "--stage", help="build, training or all."),
+              lines: int = typer.Option(40, "--lines", min=1, max=10000, help="Lines from the end of each log.")) -> None:
+    """The build runs' and the training job run's logs of one run, as their services keep them (OCI Logging for
+    DevOps build runs and Data Science job runs; the job's log file locally). Builds made in-process have none."""
+    if stage not in ("build", "training", "all"):
+        raise UserError(f"--stage {stage}: one of build, training, all", exit_code=2)
+    record, h = _load(run_id), harness()
+    shown = 0
+    if stage in ("build", "all"):
+        build = record.stages.get("build")
+        for name, output in sorted((build.outputs if build else {}).items()):
+            if isinstance(output, dict) and output.get("build_run"):
+                shown += _print_log(f"build {name} (build run {output['build_run']})",
+                                    h.image_builder.log_tail(output["build_run"], lines))
+    training = record.stages.get("training")
+    job_run = training.outputs.get("job_run") if training else None
+    if stage in ("training", "all") and job_run:
+        shown += _print_log(f"training (job run {job_run})", h.job_runner.log_tail(job_run, lines))
+    if not shown:
+        raise UserError(f"run {run_id} has no {'build or training' if stage == 'all' else stage} log to show",
+                        hint="in-process builds keep none; a run that stopped before training has no job run")
+
+
+def _print_log(title: str, text: str) -> int:
+    out.rule(title)
+    out.print(text or "(empty)", markup=False, highlight=False)
+    return 1
+
+
 def _load(run_id: str) -> RunRecord:
     runs_dir = harness().settings.state_dir / "runs"
     try:

@@ -118,6 +118,8 @@ class Family:
     doctor: Callable[[Any], list[str]] | None = None
     """What stops a profile's ports of this family from working, checked without sending a request (the
     argument is the profile's ``ports``); ``lastmile doctor`` prints it."""
+    drill_activities: tuple[str, ...] = ()
+    """Modules of this family that register drill activities (probes and actions for its own services)."""
 
     def flavor(self, cls: type[FlavorConfig]) -> type[FlavorConfig]:
         """Class decorator: register a flavor config of this family."""

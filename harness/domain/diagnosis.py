@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.domain.errors import (
     AuthError,
+    BuildFailed,
     CapacityError,
     ConfigError,
     IntegrityError,
@@ -104,6 +105,8 @@ def diagnose(exc: BaseException, context: Context = Context()) -> Diagnosis:
         return Diagnosis(ENDPOINT_CONFIGURATION, exc.line())
     if isinstance(exc, IntegrityError):
         return Diagnosis(DATA_INTEGRITY, _first_uri(message) or first)
+    if isinstance(exc, BuildFailed):
+        return _by_text(message.splitlines()[1:]) or Diagnosis(MODEL_CODE, first)
     if isinstance(exc, NotFound):
         return _not_found(message)
     if isinstance(exc, LastmileError):

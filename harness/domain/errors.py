@@ -65,6 +65,11 @@ class NotBuilt(UserError):
     """A flavor that config accepts but whose adapter this version of lastmile does not have."""
 
 
+class BuildFailed(UserError):
+    """A build service ran the build and the build itself failed (a step of the build spec, the project's code);
+    the message holds the service's details, then the build log's tail."""
+
+
 class CapacityError(UserError):
     """A service kept refusing for load or failing (429, 503 SlowDown, 5xx) after bounded retries; ``url`` names
     it. Try again later, or give it more room."""

@@ -84,6 +84,10 @@ class ImageBuilder(Protocol):
 
     def build(self, name: str, context: Path) -> BuildRef: ...
 
+    def log_tail(self, run_id: str, lines: int = 20) -> str:
+        """The last ``lines`` log lines of a build run (``BuildRef.run_id``); "" for a builder without runs."""
+        ...
+
 
 @runtime_checkable
 class JobRunner(Protocol):

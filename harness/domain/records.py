@@ -71,6 +71,8 @@ class BuildRef:
     artifact: ArtifactRef
     source_digest: str
     pushed: bool
+    run_id: str = ""
+    """The build service's run that built it (an OCI DevOps build run); empty when built in-process."""
 
 
 class JobState(enum.StrEnum):

@@ -65,7 +65,10 @@ action = _register("action")
 
 
 def activities() -> dict[str, Activity]:
-    """Every activity of lastmile's extension, importing the modules that register them."""
-    for module in MODULES:
+    """Every activity of lastmile's extension, importing the modules that register them: the core's, then those
+    each adapter family declares (``Family.drill_activities``)."""
+    from harness.config.flavors import families
+
+    for module in (*MODULES, *(m for family in families() for m in family.drill_activities)):
         importlib.import_module(module)
     return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].type, item[0])))

@@ -1,7 +1,9 @@
 """The drills of a project: the Chaos Toolkit experiments in ``scenarios/drills/``, found by file name.
 
 A drill's name is its file name without the extension; its stage is the first of its tags that names a
-pipeline stage (``trigger`` ... ``observation``).
+pipeline stage (``trigger`` ... ``observation``). A drill for some profiles only (one that uses a stand-in's own
+switches) says which in a Chaos Toolkit extension: ``extensions: [{name: lastmile, profiles: [oci-local]}]``;
+without it, a drill runs on every profile.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class Drill:
     title: str
     tags: tuple[str, ...] = ()
     problem: str = ""  # why the file could not be read, when it could not
+    profiles: tuple[str, ...] = ()  # the profiles it is for; () = every profile
+
+    def runs_on(self, profile: str) -> bool:
+        return not self.profiles or profile in self.profiles
 
     @property
     def stage(self) -> str:
@@ -48,7 +54,9 @@ def read(path: Path) -> Drill:
     if not isinstance(data, dict):
         return Drill(path.stem, path, "", (), "not a Chaos Toolkit experiment (not a mapping)")
     tags = tuple(str(t) for t in data.get("tags") or ())
-    return Drill(path.stem, path, str(data.get("title") or ""), tags)
+    ours = [e for e in data.get("extensions") or () if isinstance(e, dict) and e.get("name") == "lastmile"]
+    profiles = tuple(str(p) for e in ours for p in e.get("profiles") or ())
+    return Drill(path.stem, path, str(data.get("title") or ""), tags, profiles=profiles)
 
 
 def discover(folder: Path) -> list[Drill]:
@@ -58,8 +66,11 @@ def discover(folder: Path) -> list[Drill]:
     return [read(p) for p in sorted(folder.iterdir()) if p.suffix in SUFFIXES and p.is_file()]
 
 
-def select(drills: Sequence[Drill], names: Iterable[str] = (), tags: Iterable[str] = ()) -> list[Drill]:
-    """The drills named (a name or a path to a drill file), or all of them; then those with any of ``tags``."""
+def select(drills: Sequence[Drill], names: Iterable[str] = (), tags: Iterable[str] = (),
+           profile: str | None = None) -> list[Drill]:
+    """The drills named (a name or a path to a drill file), or all of them; then those with any of ``tags``; then,
+    with a ``profile``, those for it: all of them leave out the others, a named one for another profile is an
+    error."""
     names, wanted = list(names), {t for t in tags if t}
     chosen = list(drills)
     if names:
@@ -76,4 +87,10 @@ def select(drills: Sequence[Drill], names: Iterable[str] = (), tags: Iterable[st
                                 exit_code=2)
     if wanted:
         chosen = [d for d in chosen if wanted & set(d.tags)]
-    return chosen
+    if profile is None:
+        return chosen
+    elsewhere = [d for d in chosen if not d.runs_on(profile)]
+    if names and elsewhere:
+        raise UserError(f"drill {elsewhere[0].name} is for profile {', '.join(elsewhere[0].profiles)} only, not "
+                        f"{profile}", hint=f"run it with --profile {elsewhere[0].profiles[0]}", exit_code=2)
+    return [d for d in chosen if d.runs_on(profile)]

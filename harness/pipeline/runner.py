@@ -188,6 +188,8 @@ class Pipeline:
                     builds[name] = {"artifact": str(ref.artifact), "registry": ref.artifact.registry,
                                     "repository": ref.artifact.repository, "digest": ref.artifact.digest,
                                     "pushed": ref.pushed, "rebuilt": True}
+                    if ref.run_id:
+                        builds[name]["build_run"] = ref.run_id
                 else:
                     builds[name] = {**before[name], "pushed": False, "rebuilt": False}
             rec.outputs.update(builds)

@@ -10,7 +10,7 @@ from adapters.oci.devops import BuildFailed, DevOpsImageBuilder, log_tail_reader
 from adapters.oci.sdk import make_client
 from adapters.oci.standin.devops_api import set_faults
 from adapters.shared.distribution import DistributionRegistry
-from harness.domain.errors import UserError
+from harness.domain.errors import CapacityError, UserError
 from harness.domain.records import Secret
 from harness.infra.bundle import plan_bundle, source_digest
 from tests.component.devops_fixtures import (
@@ -95,7 +95,7 @@ def test_a_failed_build_run_raises_with_details_and_log_tail(world, client):
 def test_a_run_past_the_timeout_is_canceled(world, client):
     (world.repo / "training" / "model.py").write_text("WEIGHTS = [8]\n")
     commit_all(world.repo, "weights for the hang")
-    with pytest.raises(BuildFailed, match="did not end within 1 s; canceled"):
+    with pytest.raises(CapacityError, match="did not end within 1 s; canceled"):
         builder(world, client, SPEC_PIPELINES["hang"], timeout_s=1).build("training", world.repo / "training")
 
     latest = client.list_build_runs(build_pipeline_id=SPEC_PIPELINES["hang"]).data.items[0]

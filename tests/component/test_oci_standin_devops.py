@@ -76,7 +76,7 @@ def log_lines(world, run_id: str) -> list[str]:
     from adapters.oci.devops import log_tail_reader
     from tests.component.devops_fixtures import COMPARTMENT, GROUP, LOG
 
-    return log_tail_reader(search, f"{COMPARTMENT}/{GROUP}/{LOG}", lines=1000)(run_id).splitlines()
+    return log_tail_reader(search, f"{COMPARTMENT}/{GROUP}/{LOG}")(run_id, 1000).splitlines()
 
 
 def head(world) -> str:

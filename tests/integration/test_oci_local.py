@@ -6,7 +6,11 @@ OCI checks them), MLflow keeping its artifacts in the Object Storage stand-in, w
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import psutil
@@ -25,6 +29,8 @@ ROUTES = ("FAULTS", "OBJECT_STORE", "REGISTRY", "MLFLOW", "DEPLOYER", "OCI")
 BUNDLE_CODE = ("harness/__init__.py", "harness/domain", "harness/infra/__init__.py", "harness/infra/bundle.py",
                "adapters/__init__.py", "adapters/shared", "build_spec.yaml", "training", "serving", "lastmile.yaml")
 """What a build run's checkout needs: the deployables, the build spec and the bundle code it runs."""
+CLI_ENV: dict[str, str] = {}
+"""The fixture's environment, for the `lastmile` command line on the same stand-ins."""
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +51,7 @@ def oci_local(tmp_path_factory):
                **{f"LASTMILE_STANDINS__{route}__PORT": str(free_port()) for route in ROUTES}}
     h = build(load_settings(repo / "lastmile.yaml", "oci-local", environ))
     h.supervisor.up(h.standins())
+    CLI_ENV.update(environ, LASTMILE_PROFILE="oci-local")
     try:
         yield h
     finally:
@@ -101,6 +108,22 @@ def test_training_ran_as_a_data_science_job_run_logging_to_oci_logging(oci_local
     assert training["job_run"].startswith("ocid1.datasciencejobrun.") and training["state"] == "SUCCEEDED"
     assert (oci_local.settings.state_dir / "jobs" / training["job_run"] / "run.json").is_file()
     assert oci_local.job_runner.log_tail(training["job_run"], 5).strip()
+
+
+def test_lastmile_runs_logs_reads_the_build_and_job_runs_logs_from_oci_logging(oci_local, record):
+    lastmile = str(Path(sys.executable).with_name("lastmile"))  # not -m: the project holds a partial harness/
+    shown = subprocess.run([lastmile, "runs", "logs", record.run_id, "--lines", "200"],
+                           cwd=oci_local.settings.root, env={**os.environ, **CLI_ENV, "COLUMNS": "400"},
+                           capture_output=True, text=True, timeout=60)
+    builds = record.stages["build"].outputs
+
+    assert shown.returncode == 0, shown.stderr
+    for name in ("training", "serving"):
+        assert builds[name]["build_run"].startswith("ocid1.devopsbuildrun.")
+        assert f"build {name} (build run {builds[name]['build_run']})" in shown.stdout
+        assert "pushed " in shown.stdout and "build run succeeded" in shown.stdout
+    assert f"training (job run {record.stages['training'].outputs['job_run']})" in shown.stdout
+    assert "lastmile.files" in shown.stdout  # a line the training job itself logged
 
 
 def test_the_stand_in_refuses_what_oci_refuses(oci_local):
