@@ -7,16 +7,14 @@ import json
 import time
 
 import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from adapters.local.deployer.kubeapi import FrontDoor, kube_app
 from adapters.oci.k8s import manifests
 from adapters.oci.k8s.manifests import ManifestSettings
 from harness.domain.records import ArtifactRef, DeploymentSpec, ModelVersion, Reference
 from tests.component.kube_support import FakeController, serve
-
-kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
 
 TOKEN = "front-door-token"
 NS = "lastmile"

@@ -9,6 +9,8 @@ prefix                 service                                              clie
 ``/20190301``          Vault secret retrieval (``SecretsClient``)           ``http://HOST:PORT``
 ``/20200831``          Logging Ingestion (``LoggingClient``)                ``http://HOST:PORT``
 ``/20190909``          Logging Search (``LogSearchClient``)                 ``http://HOST:PORT``
+``/20180222``          Container Engine: CreateKubeconfig                   ``http://HOST:PORT``
+``/cluster_request``   OKE bearer tokens' signed request (the front door)   (replayed, not a client's)
 =====================  ===================================================  ==========================
 
 Every other path answers 404 ``NotAuthorizedOrNotFound`` once the request's signature is checked, as OCI does.
@@ -23,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import errors, logging_api, objectstorage_api, s3_api, vault
+from . import containerengine_api, errors, logging_api, objectstorage_api, s3_api, vault
 from .http import RequestIds, oci_route, render_oci_error, render_s3_error, render_unexpected
 from .keys import DEFAULT_REGION, DEFAULT_TENANCY, DEFAULT_USER, KeyRegistry
 from .objectstore import ObjectStore
@@ -57,6 +59,7 @@ def create_app(settings: Settings):
         *s3_api.routes(objects, settings.s3_compartment_id),
         *vault.routes(settings.state),
         *logging_api.routes(settings.state),
+        *containerengine_api.routes(settings.state),
         oci_route("/{rest:path}", unknown, ALL_METHODS, body_signed=False),
     ]
     app = Starlette(routes=routes, exception_handlers={errors.OciError: render_oci_error,
