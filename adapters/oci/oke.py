@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from adapters.oci.auth import Credentials
 from adapters.oci.k8s import manifests
+from adapters.oci.k8s.cluster import api_client, fetch_access
 from adapters.oci.k8s.manifests import ManifestSettings
 from harness.domain.errors import AuthError, NotFound, UnreachableError, UserError
 from harness.domain.records import DeploymentSpec, DeploymentStatus, ReplicaMetrics, ReplicaStatus, Revision
@@ -31,14 +33,30 @@ STALLED = "ProgressDeadlineExceeded"
 
 
 class OkeDeployer:
-    """Deployer over a Kubernetes API server (``api``: a ``kubernetes.client.ApiClient``)."""
+    """Deployer over a Kubernetes API server: ``api`` is a ``kubernetes.client.ApiClient``, or a function that
+    makes one when first needed (fetching a kubeconfig is a request: none is sent when the deployer is built)."""
 
     def __init__(self, api: Any, settings: ManifestSettings, default_replicas: int = 2, where: str = "OKE"):
+        self._api, self.settings, self.default_replicas, self.where = api, settings, default_replicas, where
+        self.ns = settings.namespace
+
+    @property
+    def api(self) -> Any:
+        if callable(self._api):
+            self._api = self._api()
+        return self._api
+
+    @property
+    def apps(self) -> Any:
         from kubernetes import client
 
-        self.api, self.settings, self.default_replicas, self.where = api, settings, default_replicas, where
-        self.apps, self.core = client.AppsV1Api(api), client.CoreV1Api(api)
-        self.ns = settings.namespace
+        return client.AppsV1Api(self.api)
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
 
     # Deployer -----------------------------------------------------------------------------------------------------
     def deploy(self, spec: DeploymentSpec) -> Revision:
@@ -227,6 +245,17 @@ class OkeDeployer:
             return UnreachableError(f"the Kubernetes API server of {self.where} failed {what} ({exc.status}: "
                                     f"{message})", url=self.api.configuration.host)
         return UserError(f"the Kubernetes API server of {self.where} refused {what} ({exc.status}: {message})")
+
+
+def open_deployer(credentials: Credentials, endpoint: str | None, cluster_id: str, settings: ManifestSettings,
+                  replicas: int) -> OkeDeployer:
+    """An :class:`OkeDeployer` for ``cluster_id``; its kubeconfig is fetched (CreateKubeconfig) on first use."""
+
+    def connect() -> Any:
+        access = fetch_access(credentials, endpoint, cluster_id)
+        return api_client(access, credentials.signer, credentials.region)
+
+    return OkeDeployer(connect, settings, replicas, where=f"cluster {cluster_id}")
 
 
 def _history(deployment: Any) -> list[dict]:

@@ -137,3 +137,17 @@ def test_a_model_version_label_is_a_valid_label_value():
     value = manifests.deployment(spec, 1, ManifestSettings(), 1)["spec"]["template"]["metadata"]["labels"][
         manifests.MODEL_LABEL]
     assert len(value) <= 63 and value[0].isalnum() and value[-1].isalnum()
+
+
+def test_the_oke_flavor_is_typed_and_validated():
+    from pydantic import ValidationError
+
+    from adapters.oci.flavors import OkeDeployer
+
+    config = OkeDeployer.model_validate({"flavor": "oke", "cluster_id": "ocid1.cluster.oc1..x", "region": "eu-frankfurt-1",
+                                         "lb_shape_max_mbps": 400, "lb_security_list_management": "All"})
+    assert (config.namespace, config.lb_shape_max_mbps, config.replicas) == ("lastmile", 400, 2)
+    with pytest.raises(ValidationError):
+        OkeDeployer.model_validate({"flavor": "oke", "cluster_id": "c", "lb_security_list_management": "Some"})
+    with pytest.raises(ValidationError):
+        OkeDeployer.model_validate({"flavor": "oke", "cluster_id": "c", "lb_shape_min_mbps": 5})
