@@ -206,3 +206,34 @@ def test_objects_survive_a_restart_of_the_front_door(apps, controller, tmp_path)
     _create(apps)
     again = FrontDoor(controller, tmp_path / "bundles", "http://127.0.0.1:18080", tmp_path / "kubeapi.json")
     assert again.render(NS, "churn")["metadata"]["generation"] == 1
+
+
+def _startup_template(grace_periods: int) -> dict:
+    body = manifests.deployment(_spec(), 1, ManifestSettings(startup_grace_s=grace_periods * 5), 1)
+    return body["spec"]["template"]
+
+
+def test_the_startup_probe_restarts_a_replica_that_never_gets_ready():
+    import asyncio
+    import sys
+    from types import SimpleNamespace
+
+    from adapters.local.deployer.kubelet import StartupProbes
+
+    async def scenario() -> tuple[int | None, int | None]:
+        never, ready = [await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)",
+                                                             start_new_session=True) for _ in range(2)]
+        pods = [SimpleNamespace(name="never", revision=1, proc=never, state="unready", ready_since=None),
+                SimpleNamespace(name="ready", revision=1, proc=ready, state="ready", ready_since=1.0)]
+        probes = StartupProbes(SimpleNamespace(pods=pods), lambda _n: _startup_template(2))
+        await probes.check(0.0)
+        await probes.check(9.0)  # within 2 x 5 s
+        assert never.returncode is None
+        await probes.check(10.5)
+        codes = never.returncode, ready.returncode
+        ready.kill()
+        await ready.wait()
+        return codes
+
+    never_code, ready_code = asyncio.run(scenario())
+    assert never_code is not None and never_code < 0 and ready_code is None

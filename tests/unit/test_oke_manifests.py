@@ -96,6 +96,13 @@ def test_probes_are_readiness_on_ready_and_liveness_on_health(deployment):
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
 
 
+def test_a_replica_that_never_gets_ready_is_restarted_after_the_startup_grace():
+    container = _container(manifests.deployment(_spec(), 1, ManifestSettings(startup_grace_s=21), 1))
+    probe = container["startupProbe"]
+    assert probe["httpGet"] == {"path": "/ready", "port": "http"}
+    assert probe["periodSeconds"] * probe["failureThreshold"] == 25  # 21 s, rounded up to whole periods
+
+
 def test_resources_have_requests_and_limits(deployment):
     resources = _container(deployment)["resources"]
     assert set(resources) == {"requests", "limits"}

@@ -14,7 +14,8 @@ path                                                                     verbs
 =======================================================================  ==========================================
 
 The controller runs one deployment, so one Deployment (of the controller's name) can exist; a change of its pod
-template is a new controller revision (:func:`~.kubeobjects.revision_spec`), a change of ``replicas`` a scale. Every
+template is a new controller revision (:func:`~.kubeobjects.revision_spec`), a change of ``replicas`` a scale; the
+template's startup probe is enforced as a kubelet would (:mod:`.kubelet`). Every
 call needs ``Authorization: Bearer``: the admin API's token, or an OKE token (``oci ce cluster generate-token``'s
 base64url of a signed request URL) that the OCI API stand-in verifies, as OKE has Container Engine verify it.
 Errors are ``Status`` objects with the API server's codes (401, 404, 409, 415, 422).
@@ -37,6 +38,7 @@ from starlette.routing import Route
 
 from adapters.local.deployer import kubeobjects as ko
 from adapters.local.deployer.kubeauth import OkeTokens
+from adapters.local.deployer.kubelet import StartupProbes
 from adapters.local.deployer.kubeobjects import ApiError, Obj
 
 GROUP = "apps"
@@ -54,6 +56,7 @@ class FrontDoor:
         self.templates: dict[str, Obj] = {}  # controller revision number (as str) -> its pod template
         self.progress: dict[str, Any] = {}
         self.version = 0
+        self.kubelet = StartupProbes(deployment, lambda number: self.templates.get(str(number), {}))
         self._load()
 
     # deployments ------------------------------------------------------------------------------------------------
@@ -211,6 +214,7 @@ def kube_app(door: FrontDoor, token_sha256: str, oke_tokens: OkeTokens | None = 
     def route(path: str, methods: list[str]):
         def register(handler):
             async def endpoint(request: Request) -> Response:
+                door.kubelet.ensure_running()
                 try:
                     await authorized(request)
                     result = await handler(request, **request.path_params)

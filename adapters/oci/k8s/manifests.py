@@ -8,7 +8,9 @@ dicts (what ``kubectl apply -f`` reads, and what the ``kubernetes`` client sends
 - a rolling update within ``maxSurge`` / ``maxUnavailable`` and a ``progressDeadlineSeconds`` after which Kubernetes
   reports ``ProgressDeadlineExceeded`` (it never rolls back by itself: the harness does);
 - readiness on ``/ready`` (answered once the replica reproduced the registry's reference predictions) and liveness
-  on ``/health``, resources, and a non-root, read-only container without privileges;
+  on ``/health``; a startup probe on ``/ready`` too, so that a replica whose model never loads (or never reproduces
+  the reference) is restarted and its revision crash-loops, as it does on the local deployer, instead of staying
+  unready with no restarts; resources, and a non-root, read-only container without privileges;
 - the revision in the pod template's labels (``lastmile.dev/revision``), so pods say which revision they run; the
   selector holds only the stable labels, as it cannot change after creation;
 - the Service as an OCI flexible load balancer (``oci-load-balancer-shape: flexible`` with its minimum and maximum
@@ -35,6 +37,7 @@ LB_SHAPE_MAX = "service.beta.kubernetes.io/oci-load-balancer-shape-flex-max"
 LB_TYPE = "oci.oraclecloud.com/load-balancer-type"
 LB_SECURITY_LISTS = "service.beta.kubernetes.io/oci-load-balancer-security-list-management-mode"
 
+STARTUP_PERIOD_S = 5
 Manifest = dict[str, Any]
 
 
@@ -54,6 +57,9 @@ class ManifestSettings:
     cpu_limit: str = "1"
     memory_limit: str = "1Gi"
     run_as_user: int = 10001
+    startup_grace_s: int = 150
+    """How long a replica may take to load its model and pass its reference check (the startup probe on
+    ``/ready``); after that the kubelet restarts it, so a revision that can never be ready crash-loops."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Plain settings for every replica (tracking URI, samples URI): never a secret."""
     secret_env_from: str | None = None
@@ -104,7 +110,8 @@ def pod_template(spec: DeploymentSpec, revision: int, settings: ManifestSettings
         "readinessProbe": probe,
         "livenessProbe": {**probe, "httpGet": {"path": "/health", "port": "http"}, "initialDelaySeconds": 10,
                           "periodSeconds": 10},
-        "startupProbe": {**probe, "httpGet": {"path": "/health", "port": "http"}, "failureThreshold": 30},
+        "startupProbe": {**probe, "periodSeconds": STARTUP_PERIOD_S,
+                         "failureThreshold": max(1, -(-settings.startup_grace_s // STARTUP_PERIOD_S))},
         "resources": {"requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
                       "limits": {"cpu": settings.cpu_limit, "memory": settings.memory_limit}},
         "securityContext": {"runAsNonRoot": True, "runAsUser": settings.run_as_user,
