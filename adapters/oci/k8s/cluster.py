@@ -103,5 +103,5 @@ def api_client(access: ClusterAccess, signer: Any, region: str):
 
     config.api_key = {"authorization": ""}
     config.api_key_prefix = {"authorization": "Bearer"}
-    config.refresh_api_key_hook = refresh
+    config.refresh_api_key_hook = refresh  # type: ignore[assignment]  # the client declares it as None only
     return client.ApiClient(config)
