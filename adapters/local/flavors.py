@@ -217,7 +217,8 @@ class LocalFaults(FlavorConfig):
 def process_standins(h: Harness) -> list[StandIn]:
     from adapters.local.standins import standins
 
-    return standins(h.settings, _LaterSecrets(h), lambda: sample_store_environment(h))
+    return standins(h.settings, _LaterSecrets(h), lambda: {**sample_store_environment(h),
+                                                           **front_door_environment(h)})
 
 
 class _LaterSecrets:
@@ -245,6 +246,15 @@ def sample_store_environment(h: Harness) -> dict[str, str]:
         return {}
     return {"AWS_ACCESS_KEY_ID": access.access_key_id.reveal(), "AWS_SECRET_ACCESS_KEY": access.secret_access_key.reveal(),
             "AWS_DEFAULT_REGION": access.region}
+
+
+def front_door_environment(h: Harness) -> dict[str, str]:
+    """With the Kubernetes front door on, replicas load their model version from MLflow themselves (a pod's way),
+    so they need MLflow's credentials too (the Secret a cluster would mount); without it they read local files."""
+    credentials = mlflow_credentials(h) if h.settings.standins.deployer.kube_port else None
+    if credentials is None:
+        return {}
+    return {"MLFLOW_TRACKING_USERNAME": credentials[0], "MLFLOW_TRACKING_PASSWORD": credentials[1].reveal()}
 
 
 FAMILY.standins["processes"] = process_standins

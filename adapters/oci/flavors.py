@@ -171,8 +171,8 @@ class OkeDeployer(DeployerConfig):
 
     The kubeconfig comes from Container Engine's CreateKubeconfig (``endpoint``: empty = the region's, ``standin`` =
     the OCI API stand-in), the bearer token from the SDK's signer; no ``oci`` CLI. On ``standin`` the stand-in's
-    cluster ``cluster_id`` has its API server at ``standin_api_server``: the local deployer's Kubernetes front door
-    (``python -m adapters.local.deployer --kube-port``)."""
+    cluster ``cluster_id`` has its API server at ``standin_api_server``, by default the deployer stand-in's Kubernetes
+    front door (``standins.deployer.kube_port``)."""
 
     flavor: Literal["oke"]
     cluster_id: str
@@ -182,7 +182,8 @@ class OkeDeployer(DeployerConfig):
     endpoint: str | None = Field(None, description="Container Engine endpoint; empty = the region's, standin = the "
                                                    "OCI API stand-in's")
     standin_api_server: str | None = Field(None, description="with endpoint standin: the Kubernetes API server "
-                                                             "the stand-in's kubeconfig names")
+                                                             "the stand-in's kubeconfig names; empty = the "
+                                                             "deployer stand-in's front door (its kube_port)")
     progress_deadline_s: int = Field(300, ge=1)
     cpu_request: str = "250m"
     memory_request: str = "512Mi"
@@ -203,6 +204,7 @@ class OkeDeployer(DeployerConfig):
     def build(self, h: Harness):
         from adapters.oci.auth import credentials
         from adapters.oci.k8s.manifests import ManifestSettings
+        from adapters.oci.k8s.node import bundle_stager
         from adapters.oci.oke import open_deployer
 
         settings = h.settings
@@ -210,6 +212,9 @@ class OkeDeployer(DeployerConfig):
                                                                    None)),
                "MLFLOW_DISABLE_TELEMETRY": "true",
                "LASTMILE_SERVING_SAMPLES_URI": f"s3://{settings.buckets.predictions}/predictions/"}
+        access = settings.ports.object_store.s3_access(h)  # samples go up through the S3 compatibility API
+        if access is not None and access.endpoint:
+            env["LASTMILE_SERVING_S3_ENDPOINT"] = access.endpoint
         manifest = ManifestSettings(
             namespace=self.namespace, max_surge=self.max_surge, max_unavailable=self.max_unavailable,
             progress_deadline_s=self.progress_deadline_s, cpu_request=self.cpu_request,
@@ -217,8 +222,12 @@ class OkeDeployer(DeployerConfig):
             secret_env_from=self.secret_env_from, image_pull_secret=self.image_pull_secret,
             lb_shape_min_mbps=self.lb_shape_min_mbps, lb_shape_max_mbps=self.lb_shape_max_mbps,
             lb_security_list_management=self.lb_security_list_management, lb_internal=self.lb_internal)
+        # On the stand-in the "node" is this machine: the deployer pulls the image (bundle) where the front door
+        # looks for it. A cluster's nodes pull from OCIR themselves.
+        stage = bundle_stager(h.artifact_registry, settings.state_dir / "deployer" / "bundles") \
+            if self.endpoint == STANDIN else None
         return open_deployer(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h),
-                             self.cluster_id, manifest, self.replicas)
+                             self.cluster_id, manifest, self.replicas, stage)
 
 
 @FAMILY.flavor
@@ -334,11 +343,13 @@ def _standins(h: Harness) -> list[StandIn]:
                 for ref, value in ((store.s3_access_key_id, self.s3_key.access_key_id),
                                    (store.s3_secret_key, self.s3_key.secret_key)):
                     vault.put_secret(self.server_state, SecretRef.parse(ref).name, vaults[0].vault_id, value)
+            kube_port = h.settings.standins.deployer.kube_port
             for oke in (c for c in ports if isinstance(c, OkeDeployer) and c.endpoint == STANDIN):
-                if oke.standin_api_server:  # Terraform makes the cluster in a tenancy; here, the stand-in's state
+                server = oke.standin_api_server or (f"http://127.0.0.1:{kube_port}" if kube_port else None)
+                if server:  # Terraform makes the cluster in a tenancy; here, the stand-in's state
                     from adapters.oci.standin import containerengine_api
 
-                    containerengine_api.register_cluster(self.server_state, oke.cluster_id, oke.standin_api_server,
+                    containerengine_api.register_cluster(self.server_state, oke.cluster_id, server,
                                                          oke.region or region)
 
         def after_ready(self, url: str) -> None:

@@ -16,7 +16,7 @@ again under its own number. Kubernetes never rolls back by itself: the harness's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,9 +36,13 @@ class OkeDeployer:
     """Deployer over a Kubernetes API server: ``api`` is a ``kubernetes.client.ApiClient``, or a function that
     makes one when first needed (fetching a kubeconfig is a request: none is sent when the deployer is built)."""
 
-    def __init__(self, api: Any, settings: ManifestSettings, default_replicas: int = 2, where: str = "OKE"):
+    def __init__(self, api: Any, settings: ManifestSettings, default_replicas: int = 2, where: str = "OKE",
+                 stage: Callable[[DeploymentSpec], None] | None = None):
+        """``stage`` runs before a revision is applied: on the stand-in, the node's image pull (see
+        :func:`adapters.oci.k8s.node.bundle_stager`); a cluster pulls the image itself."""
         self._api, self.settings, self.default_replicas, self.where = api, settings, default_replicas, where
         self.ns = settings.namespace
+        self.stage = stage
 
     @property
     def api(self) -> Any:
@@ -60,6 +64,8 @@ class OkeDeployer:
 
     # Deployer -----------------------------------------------------------------------------------------------------
     def deploy(self, spec: DeploymentSpec) -> Revision:
+        if self.stage is not None:
+            self.stage(spec)
         existing = self._read(spec.name)
         history, last = _history(existing), _last_number(existing)
         revision = Revision(last + 1, spec.serving.digest, spec.model.version)
@@ -248,14 +254,14 @@ class OkeDeployer:
 
 
 def open_deployer(credentials: Credentials, endpoint: str | None, cluster_id: str, settings: ManifestSettings,
-                  replicas: int) -> OkeDeployer:
+                  replicas: int, stage: Callable[[DeploymentSpec], None] | None = None) -> OkeDeployer:
     """An :class:`OkeDeployer` for ``cluster_id``; its kubeconfig is fetched (CreateKubeconfig) on first use."""
 
     def connect() -> Any:
         access = fetch_access(credentials, endpoint, cluster_id)
         return api_client(access, credentials.signer, credentials.region)
 
-    return OkeDeployer(connect, settings, replicas, where=f"cluster {cluster_id}")
+    return OkeDeployer(connect, settings, replicas, where=f"cluster {cluster_id}", stage=stage)
 
 
 def _history(deployment: Any) -> list[dict]:

@@ -1,7 +1,7 @@
 """The Deployer contract for the oke deployer, on the local controller through its Kubernetes front door.
 
-The controller runs with ``--kube-port``; the serving bundle is pulled under its ``--bundles-dir`` first (a node
-pulling the image), and the replicas load the model version from MLflow with the credentials in the controller's
+The controller runs with ``--kube-port``; the deployer pulls the serving bundle under its ``--bundles-dir`` first (the
+stand-in node's image pull), and the replicas load the model version from MLflow with the credentials in the controller's
 environment (a Kubernetes Secret's part)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from kubernetes import client
 from adapters.local.flavors import LocalDeployer, mlflow_credentials
 from adapters.local.standins import DEPLOYER_TOKEN, DeployerStandIn
 from adapters.oci.k8s.manifests import ManifestSettings
+from adapters.oci.k8s.node import bundle_stager
 from adapters.oci.oke import OkeDeployer
 from harness.domain.records import DeploymentSpec, Reference
-from harness.infra.bundle import pull_bundle
 from harness.infra.processes import free_port
 from harness.infra.supervisor import Supervisor
 from harness.pipeline.delivery import reference_of
@@ -41,11 +41,8 @@ class KubeDeployerStandIn(DeployerStandIn):
 
 class TestOkeDeployerOnTheFrontDoor(DeployerContract):
     @pytest.fixture
-    def bundles(self, tmp_path, trained_version, stack):
-        _, serving = trained_version
-        directory = tmp_path / "bundles"
-        pull_bundle(stack.artifact_registry, serving.artifact, directory / serving.artifact.digest.replace(":", "-"))
-        return directory
+    def bundles(self, tmp_path):
+        return tmp_path / "bundles"
 
     @pytest.fixture
     def deployer(self, stack, tmp_path, bundles):
@@ -65,7 +62,8 @@ class TestOkeDeployerOnTheFrontDoor(DeployerContract):
         env = {"MLFLOW_TRACKING_URI": stack.endpoints()["mlflow"], "MLFLOW_DISABLE_TELEMETRY": "true"}
         try:
             with client.ApiClient(config) as api:
-                yield OkeDeployer(api, ManifestSettings(env=env, startup_grace_s=25), default_replicas=1)
+                yield OkeDeployer(api, ManifestSettings(env=env, startup_grace_s=25), default_replicas=1,
+                                  stage=bundle_stager(stack.artifact_registry, bundles))
         finally:
             supervisor.down()
 
