@@ -11,6 +11,7 @@ merge patches the ``kubernetes`` client sends.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -67,13 +68,16 @@ def revision_spec(name: str, template: Obj, bundles_dir: Path) -> RevisionSpec:
     if match is None:
         raise invalid("deployments", name, "spec.template.spec.containers[0].env: LASTMILE_SERVING_MODEL_URI must "
                                            "pin a version (models:/<name>/<version>)")
-    return RevisionSpec(0, digest, str(bundles_dir / digest.replace(":", "-")), match["name"], match["version"], env)
+    return RevisionSpec(0, digest, str(bundle_dir(bundles_dir, image)), match["name"], match["version"], env)
+
+
+def bundle_dir(bundles_dir: Path, image: str) -> Path:
+    """Where the front door's node keeps the bundle of an image pinned by digest (``<algorithm>-<hex>``)."""
+    return bundles_dir / image.rsplit("@", 1)[-1].replace(":", "-")
 
 
 def template_hash(template: Obj) -> str:
     """A short stable hash of a pod template (Kubernetes' ``pod-template-hash`` label plays the same part)."""
-    import hashlib
-
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -102,7 +106,7 @@ def deployment_status(obj: Obj, controller: Obj, progress: Obj, now: float) -> O
         progressing = ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{rs}" has timed out progressing.')
     else:
         progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs}" is progressing.')
-    max_unavailable = _int_or_percent(spec.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable", 0),
+    max_unavailable = int_or_percent(spec.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable", 0),
                                       desired)
     if len(ready) >= desired - max_unavailable:
         available = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
@@ -124,7 +128,7 @@ def _condition(kind: str, status: str, reason: str, message: str, progress: Obj)
             "lastUpdateTime": progress.get("since_wall") or previous[1], "lastTransitionTime": previous[1]}
 
 
-def _int_or_percent(value: int | str, total: int) -> int:
+def int_or_percent(value: int | str, total: int) -> int:
     if isinstance(value, str) and value.endswith("%"):
         return total * int(value[:-1]) // 100
     return int(value)
@@ -143,7 +147,7 @@ def pod(replica: Obj, namespace: str, template: Obj, template_id: str, bundle_ok
         waiting = {"reason": "ContainerCreating"}
     state = {"waiting": waiting} if waiting else {"running": {"startedAt": now_rfc3339()}}
     container = {"name": "serving", "ready": ready, "restartCount": replica.get("restarts", 0), "started": not waiting,
-                 "image": _image(template), "imageID": _image(template), "state": state}
+                 "image": image_of(template), "imageID": image_of(template), "state": state}
     if replica.get("detail"):
         container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "message": replica["detail"]}}
     conditions = [{"type": kind, "status": "True" if ready else "False"} for kind in ("Ready", "ContainersReady")]
@@ -159,7 +163,7 @@ def pod(replica: Obj, namespace: str, template: Obj, template_id: str, bundle_ok
     }
 
 
-def _image(template: Obj) -> str:
+def image_of(template: Obj) -> str:
     containers = (template.get("spec") or {}).get("containers") or [{}]
     return containers[0].get("image", "")
 
