@@ -207,3 +207,27 @@ def test_a_token_signed_by_an_unregistered_key_is_refused(standin, cluster, tmp_
     access = fetch_access(_credentials(standin), standin.url, CLUSTER)
     with api_client(access, signer, "us-ashburn-1") as api, pytest.raises(AuthError):
         OkeDeployer(api, ManifestSettings()).status("churn")
+
+
+def test_an_oke_token_made_from_the_sdk_signer_reads_back_as_its_signed_request(tmp_path):
+    import base64
+    import urllib.parse
+
+    import oci
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from adapters.local.deployer.kubeauth import decode
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    signer = oci.signer.Signer("ocid1.tenancy.oc1..t", "ocid1.user.oc1..u", "aa:bb", str(key))
+    token = generate_token(signer, "eu-frankfurt-1", "ocid1.cluster.oc1..c")
+    url = urllib.parse.urlsplit(base64.urlsafe_b64decode(token).decode())
+    assert (url.scheme, url.netloc, url.path) == ("https", "containerengine.eu-frankfurt-1.oraclecloud.com",
+                                                  "/cluster_request/ocid1.cluster.oc1..c")
+    host, path, headers = decode(token.rstrip("="))
+    assert (host, path) == (url.netloc, url.path)
+    assert 'keyId="ocid1.tenancy.oc1..t/ocid1.user.oc1..u/aa:bb"' in headers["authorization"]
+    assert 'headers="date (request-target) host"' in headers["authorization"] and headers["date"]
