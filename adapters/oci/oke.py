@@ -121,7 +121,8 @@ class OkeDeployer:
             if replica.state in ("dead", "draining"):
                 continue
             try:
-                text = self.core.connect_get_namespaced_pod_proxy_with_path(replica.name, self.ns, "metrics")
+                text = self.core.connect_get_namespaced_pod_proxy_with_path(
+                    f"{replica.name}:{self.settings.container_port}", self.ns, "metrics")
             except ApiException:
                 text = None
             found.append(ReplicaMetrics(replica.name, replica.state, text))
