@@ -45,6 +45,7 @@ def oci_local_oke(tmp_path_factory):
     h.supervisor.up(h.standins())
     try:
         yield h
+        h.log_sink.flush()  # the run's last events, before the Logging stand-in goes down
     finally:
         h.supervisor.down()
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(repo) in " ".join(p.info["cmdline"] or [])]
