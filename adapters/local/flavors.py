@@ -215,7 +215,7 @@ def process_standins(h: Harness) -> list[StandIn]:
 
     store = h.settings.ports.object_store
     s3_standin = isinstance(store, S3Store) and not store.endpoint
-    return standins(h.settings, _LaterSecrets(h), lambda: sample_store_environment(h),
+    return standins(h.settings, _LaterSecrets(h), lambda: {**sample_store_environment(h), **front_door_environment(h)},
                     None if s3_standin else lambda: mlflow_artifact_environment(h), s3_standin=s3_standin)
 
 
@@ -256,6 +256,15 @@ def mlflow_artifact_environment(h: Harness) -> dict[str, str]:
         return {}
     return {"MLFLOW_S3_ENDPOINT_URL": access.endpoint, **credentials,
             "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
+
+
+def front_door_environment(h: Harness) -> dict[str, str]:
+    """With the Kubernetes front door on, replicas load their model version from MLflow themselves (a pod's way),
+    so they need MLflow's credentials too (the Secret a cluster would mount); without it they read local files."""
+    credentials = mlflow_credentials(h) if h.settings.standins.deployer.kube_port else None
+    if credentials is None:
+        return {}
+    return {"MLFLOW_TRACKING_USERNAME": credentials[0], "MLFLOW_TRACKING_PASSWORD": credentials[1].reveal()}
 
 
 FAMILY.standins["processes"] = process_standins

@@ -207,8 +207,13 @@ class DeployerStandIn(StandIn):
         self.secrets = secrets
         self.sample_store = sample_store
 
+    kube_port: int | None = None
+    """With a port, the controller also serves its Kubernetes API front door (route ``kubeapi``), accepting the
+    OKE tokens the OCI API stand-in verifies when that stand-in runs."""
+
     def public_ports(self) -> dict[str, int]:
-        return {self.name: self.port, "service": self.service_port}
+        kube = {"kubeapi": self.kube_port} if self.kube_port else {}
+        return {self.name: self.port, "service": self.service_port, **kube}
 
     def prepare(self, port: int) -> None:
         token = self.secrets.ensure(DEPLOYER_TOKEN, 32).reveal()
@@ -227,6 +232,11 @@ class DeployerStandIn(StandIn):
                    "--max-unavailable", str(cfg.max_unavailable)]
         if "faults" in endpoints.urls:
             command += ["--fault-proxy", endpoints["faults"]]
+        if self.kube_port:
+            command += ["--kube-port", str(self.internal.get("kubeapi", self.kube_port)),
+                        "--cluster-id", getattr(cfg, "cluster_id", "")]
+            if "oci" in endpoints.urls:
+                command += ["--oke-token-verifier", endpoints["oci"]]
         return command
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
@@ -295,6 +305,9 @@ def standins(settings: Settings, secrets: SecretStore,
     registry, tracking = settings.ports.artifact_registry, settings.ports.model_registry
     b = settings.buckets
     front: list[StandIn] = [FaultProxyStandIn(cfg.faults.port, state)] if cfg.faults.enabled else []
+    deployer = DeployerStandIn(cfg.deployer.port, state, cfg.deployer.service_port, settings.project,
+                               settings.ports.deployer, secrets, sample_store)
+    deployer.kube_port = cfg.deployer.kube_port
     return [
         *front,
         *([ObjectStoreStandIn(cfg.object_store.port, state, cfg.object_store.server,
@@ -303,8 +316,7 @@ def standins(settings: Settings, secrets: SecretStore,
         MlflowStandIn(cfg.mlflow.port, state, b.artifacts, cfg.mlflow.database_url, secrets,
                       getattr(tracking, "username", "lastmile"),
                       getattr(tracking, "password", None) or "secret:mlflow-password", artifact_store),
-        DeployerStandIn(cfg.deployer.port, state, cfg.deployer.service_port, settings.project,
-                        settings.ports.deployer, secrets, sample_store),
+        deployer,
     ]
 
 

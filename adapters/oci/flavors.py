@@ -1,8 +1,8 @@
 """The oci family's flavors, typed so that `lastmile.yaml` can name them and `lastmile doctor` can judge them.
 
-Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``), OCI Logging (``oci-logging``) and
-Data Science job runs (``datascience``); each builder imports its adapter and the ``oci`` SDK only then. The
-others (DevOps, OKE) keep :meth:`FlavorConfig.build`'s default, which says so in one line. Every flavor takes an ``endpoint``: empty means
+Built: object storage (``oci``), OCIR (``ocir``), Vault secrets (``vault``), OCI Logging (``oci-logging``), Data
+Science job runs (``datascience``), DevOps build runs (``devops``) and OKE (``oke``); each builder imports its
+adapter and the ``oci`` SDK only then. Every flavor takes an ``endpoint``: empty means
 the region's real service endpoint, a URL points the same profile at a stand-in. Registered under the
 ``lastmile.adapters`` entry point as ``oci``.
 """
@@ -245,11 +245,67 @@ class DataScienceJobs(JobRunnerConfig):
 
 @FAMILY.flavor
 class OkeDeployer(DeployerConfig):
+    """A Deployment and a LoadBalancer Service on an OKE cluster, through its Kubernetes API (``adapters.oci.oke``).
+
+    The kubeconfig comes from Container Engine's CreateKubeconfig (``endpoint``: empty = the region's, ``standin`` =
+    the OCI API stand-in), the bearer token from the SDK's signer; no ``oci`` CLI. On ``standin`` the stand-in's
+    cluster ``cluster_id`` has its API server at ``standin_api_server``, by default the deployer stand-in's Kubernetes
+    front door (``standins.deployer.kube_port``)."""
+
     flavor: Literal["oke"]
     cluster_id: str
+    region: str = ""
     namespace: str = "lastmile"
     auth: OciAuth = OciAuth()
-    endpoint: str | None = ENDPOINT
+    endpoint: str | None = Field(None, description="Container Engine endpoint; empty = the region's, standin = the "
+                                                   "OCI API stand-in's")
+    standin_api_server: str | None = Field(None, description="with endpoint standin: the Kubernetes API server "
+                                                             "the stand-in's kubeconfig names; empty = the "
+                                                             "deployer stand-in's front door (its kube_port)")
+    progress_deadline_s: int = Field(300, ge=1)
+    cpu_request: str = "250m"
+    memory_request: str = "512Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
+    secret_env_from: str | None = Field(None, description="a Kubernetes Secret of the namespace whose keys become "
+                                                          "the replicas' environment (object storage credentials)")
+    image_pull_secret: str | None = Field(None, description="a Kubernetes Secret of type dockerconfigjson for OCIR")
+    lb_shape_min_mbps: int = Field(10, ge=10, le=8000)
+    lb_shape_max_mbps: int = Field(100, ge=10, le=8000)
+    lb_security_list_management: Literal["All", "Frontend", "None"] = "None"
+    lb_internal: bool = False
+
+    def where(self, h: Harness) -> str:
+        return _service(self.endpoint, h) or _region_url("https://containerengine.{region}.oraclecloud.com",
+                                                         self.region or self.auth.region)
+
+    def build(self, h: Harness):
+        from adapters.oci.auth import credentials
+        from adapters.oci.k8s.manifests import ManifestSettings
+        from adapters.oci.k8s.node import bundle_stager
+        from adapters.oci.oke import open_deployer
+
+        settings = h.settings
+        env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(settings.ports.model_registry, "tracking_uri",
+                                                                   None)),
+               "MLFLOW_DISABLE_TELEMETRY": "true",
+               "LASTMILE_SERVING_SAMPLES_URI": f"s3://{settings.buckets.predictions}/predictions/"}
+        access = settings.ports.object_store.s3_access(h)  # samples go up through the S3 compatibility API
+        if access is not None and access.endpoint:
+            env["LASTMILE_SERVING_S3_ENDPOINT"] = access.endpoint
+        manifest = ManifestSettings(
+            namespace=self.namespace, max_surge=self.max_surge, max_unavailable=self.max_unavailable,
+            progress_deadline_s=self.progress_deadline_s, cpu_request=self.cpu_request,
+            memory_request=self.memory_request, cpu_limit=self.cpu_limit, memory_limit=self.memory_limit, env=env,
+            secret_env_from=self.secret_env_from, image_pull_secret=self.image_pull_secret,
+            lb_shape_min_mbps=self.lb_shape_min_mbps, lb_shape_max_mbps=self.lb_shape_max_mbps,
+            lb_security_list_management=self.lb_security_list_management, lb_internal=self.lb_internal)
+        # On the stand-in the "node" is this machine: the deployer pulls the image (bundle) where the front door
+        # looks for it. A cluster's nodes pull from OCIR themselves.
+        stage = bundle_stager(h.artifact_registry, settings.state_dir / "deployer" / "bundles") \
+            if self.endpoint == STANDIN else None
+        return open_deployer(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h),
+                             self.cluster_id, manifest, self.replicas, stage)
 
 
 @FAMILY.flavor

@@ -1,6 +1,6 @@
 """The oci family's stand-in as ``lastmile up`` starts it: the OCI API stand-in, prepared for the profile's ports
-(its logs, the S3 keys in its vault, the buckets, where Data Science job runs live and how they pull, and the
-DevOps build pipeline)."""
+(its logs, the S3 keys in its vault, the buckets, where Data Science job runs live and how they pull, the
+DevOps build pipeline and the OKE cluster)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING
 
 from harness.domain.records import SecretRef
 
-from .flavors import FAMILY, STANDIN, DataScienceJobs, DevOpsBuilder, OciLogging, OciObjectStore, Ocir, VaultSecrets
+from .flavors import (
+    FAMILY,
+    STANDIN,
+    DataScienceJobs,
+    DevOpsBuilder,
+    OciLogging,
+    OciObjectStore,
+    Ocir,
+    OkeDeployer,
+    VaultSecrets,
+)
 
 if TYPE_CHECKING:
     from harness.bootstrap import Harness
@@ -46,6 +56,14 @@ def oci_standins(h: Harness) -> list[StandIn]:
                 for ref, value in ((store.s3_access_key_id, self.s3_key.access_key_id),
                                    (store.s3_secret_key, self.s3_key.secret_key)):
                     vault.put_secret(self.server_state, SecretRef.parse(ref).name, vaults[0].vault_id, value)
+            kube_port = h.settings.standins.deployer.kube_port
+            for oke in (c for c in ports if isinstance(c, OkeDeployer) and c.endpoint == STANDIN):
+                server = oke.standin_api_server or (f"http://127.0.0.1:{kube_port}" if kube_port else None)
+                if server:  # Terraform makes the cluster in a tenancy; here, the stand-in's state
+                    from adapters.oci.standin import containerengine_api
+
+                    containerengine_api.register_cluster(self.server_state, oke.cluster_id, server,
+                                                         oke.region or region)
 
         def after_ready(self, url: str) -> None:
             if isinstance(store, OciObjectStore):  # Terraform makes the buckets in a tenancy; here, the first up

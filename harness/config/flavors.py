@@ -192,6 +192,8 @@ class MlflowStandIn(Strict):
 class DeployerStandIn(Strict):
     port: int = Field(5070, ge=1, le=65535, description="the controller's admin API")
     service_port: int = Field(8080, ge=1, le=65535, description="the deployment's stable endpoint")
+    kube_port: int | None = Field(None, ge=1, le=65535, description="its Kubernetes API front door (the oke "
+                                                                    "deployer on the stand-in); empty = off")
 
 
 class FaultProxyStandIn(Strict):

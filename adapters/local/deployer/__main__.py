@@ -92,6 +92,18 @@ def _revision(spec: RevisionSpec) -> dict:
     return {"number": spec.number, "serving_digest": spec.serving_digest, "model_version": spec.model_version}
 
 
+def kube_front_door(args: argparse.Namespace, deployment: Deployment, token_sha256: str, service_url: str):
+    """The Kubernetes API front door (:mod:`.kubeapi`) over the same controller, when ``--kube-port`` asks for it."""
+    from adapters.local.deployer.kubeapi import FrontDoor, kube_app
+    from adapters.local.deployer.kubeauth import OkeTokens
+
+    state = Path(args.state_dir)
+    door = FrontDoor(deployment, Path(args.bundles_dir) if args.bundles_dir else state / "bundles", service_url,
+                     state / "kubeapi.json")
+    tokens = OkeTokens(args.oke_token_verifier, args.cluster_id) if args.oke_token_verifier else None
+    return kube_app(door, token_sha256, tokens)
+
+
 async def serve(args: argparse.Namespace) -> None:
     deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable,
                             ReplicaRoutes(args.fault_proxy))
@@ -104,6 +116,10 @@ async def serve(args: argparse.Namespace) -> None:
         uvicorn.Server(uvicorn.Config(proxy, host="127.0.0.1", port=args.service_port, log_level="warning",
                                       access_log=False)),
     ]
+    if args.kube_port:
+        servers.append(uvicorn.Server(uvicorn.Config(kube_front_door(args, deployment, token_sha256, service_url),
+                                                     host="127.0.0.1", port=args.kube_port, log_level="warning",
+                                                     lifespan="off")))
     reconciler = asyncio.create_task(deployment.reconcile_forever())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -134,6 +150,10 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--max-surge", type=int, default=1)
     parser.add_argument("--max-unavailable", type=int, default=0)
+    parser.add_argument("--kube-port", type=int, help="serve the Kubernetes API front door (kubeapi.py) on this port")
+    parser.add_argument("--bundles-dir", help="where serving bundles are, by digest (the front door's images)")
+    parser.add_argument("--oke-token-verifier", help="the OCI API stand-in: accept OKE tokens it verifies")
+    parser.add_argument("--cluster-id", default="", help="with --oke-token-verifier: the cluster tokens must name")
     args = parser.parse_args()
     # httpx logs every request at INFO: each probe and, through the Service, each proxied prediction.
     logs.configure("INFO", {"service": "deployer"}, quiet=("httpx", "httpcore"))

@@ -11,6 +11,8 @@ prefix                 service                                              clie
 ``/20190909``          Logging Search (``LogSearchClient``)                 ``http://HOST:PORT``
 ``/20210630``          DevOps build runs and triggers (``DevopsClient``)   ``http://HOST:PORT``
 ``/20190101``          Data Science jobs, job runs (``DataScienceClient``)  ``http://HOST:PORT``
+``/20180222``          Container Engine: CreateKubeconfig                   ``http://HOST:PORT``
+``/cluster_request``   OKE bearer tokens' signed request (the front door)   (replayed, not a client's)
 =====================  ===================================================  ==========================
 
 Every other path answers 404 ``NotAuthorizedOrNotFound`` once the request's signature is checked, as OCI does.
@@ -25,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import datascience_api, errors, logging_api, objectstorage_api, s3_api, vault
+from . import containerengine_api, datascience_api, errors, logging_api, objectstorage_api, s3_api, vault
 from .datascience_runs import RunSettings
 from .devops_api import routes as devops_routes
 from .http import RequestIds, oci_route, render_oci_error, render_s3_error, render_unexpected
@@ -74,6 +76,7 @@ def create_app(settings: Settings):
         *datascience_api.routes(RunSettings(settings.state, settings.jobs_dir or settings.state / "datascience",
                                             settings.registry_username, settings.registry_password_secret,
                                             settings.minute_s), settings.region),
+        *containerengine_api.routes(settings.state),
         oci_route("/{rest:path}", unknown, ALL_METHODS, body_signed=False),
     ]
     app = Starlette(routes=routes, exception_handlers={errors.OciError: render_oci_error,
