@@ -11,9 +11,10 @@ TIERS  := tests/unit tests/component tests/integration tests/e2e
 e2e: $(STAMP)
 	@bash scripts/e2e.sh
 
-# Every tier once, cheapest first: unit (pure), component (processes, git, SQLite), integration (stand-ins), e2e.
+# Every tier once, cheapest first: unit (pure), component (processes, git, SQLite), integration (stand-ins), e2e;
+# JUnit XML in reports/tests.xml (scripts/tier_times.py sums it per tier).
 test: $(STAMP)
-	$(BIN)/pytest $(TIERS)
+	$(BIN)/pytest $(TIERS) --junitxml=reports/tests.xml
 
 unit component integration: $(STAMP)
 	$(BIN)/pytest tests/$@

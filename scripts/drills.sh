@@ -17,6 +17,9 @@ for name in FAULTS OBJECT_STORE REGISTRY MLFLOW DEPLOYER OCI; do
   export "LASTMILE_STANDINS__${name}__PORT=$(free_port)"
 done
 export LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT=$(free_port)
+if [ "$LASTMILE_PROFILE" = oci-local ]; then  # the deployer's Kubernetes API front door, for the oke deployer
+  export LASTMILE_STANDINS__DEPLOYER__KUBE_PORT=$(free_port)
+fi
 mkdir -p reports
 
 teardown() {

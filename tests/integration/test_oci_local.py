@@ -1,7 +1,9 @@
 """The oci-local profile: the oci profile pointed at the OCI API stand-in. All seven stages run with object storage,
 secrets, logs, the registry, the builds (OCI DevOps build runs of ``build_spec.yaml`` on a clean checkout of the
-commit) and the training job (a Data Science job run) going through the oci adapters (signed requests, checked as
-OCI checks them), MLflow keeping its artifacts in the Object Storage stand-in, while the deployer stays local."""
+commit), the training job (a Data Science job run) and the deployment (OKE: the Kubernetes API of the deployer
+stand-in's front door, credentials from CreateKubeconfig and a token the stand-in verifies) going through the oci
+adapters (signed requests, checked as OCI checks them), MLflow keeping its artifacts in the Object Storage
+stand-in."""
 
 from __future__ import annotations
 
@@ -48,12 +50,14 @@ def oci_local(tmp_path_factory):
     git(repo, "commit", "-q", "-m", "initial")
     environ = {"LASTMILE_STATE_DIR": str(repo / ".lastmile"),
                "LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT": str(free_port()),
+               "LASTMILE_STANDINS__DEPLOYER__KUBE_PORT": str(free_port()),
                **{f"LASTMILE_STANDINS__{route}__PORT": str(free_port()) for route in ROUTES}}
     h = build(load_settings(repo / "lastmile.yaml", "oci-local", environ))
     h.supervisor.up(h.standins())
     CLI_ENV.update(environ, LASTMILE_PROFILE="oci-local")
     try:
         yield h
+        h.log_sink.flush()  # the run's last events, before the Logging stand-in goes down
     finally:
         h.supervisor.down()
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(repo) in " ".join(p.info["cmdline"] or [])]
@@ -68,8 +72,8 @@ def test_all_seven_stages_run_through_the_oci_adapters(oci_local, record):
     assert record.status == "succeeded", {n: s.error for n, s in record.stages.items() if s.error}
     ports = record.summary["ports"]
     assert (ports["object_store"], ports["artifact_registry"], ports["secret_store"], ports["log_sink"],
-            ports["image_builder"], ports["job_runner"]) == \
-        ("oci", "ocir", "vault", "oci-logging", "devops", "datascience")
+            ports["image_builder"], ports["job_runner"], ports["deployer"]) == \
+        ("oci", "ocir", "vault", "oci-logging", "devops", "datascience", "oke")
     oci = oci_local.endpoints()["oci"]
     assert record.summary["endpoints"]["object_store"] == record.summary["endpoints"]["secret_store"] == oci
 
@@ -124,6 +128,13 @@ def test_lastmile_runs_logs_reads_the_build_and_job_runs_logs_from_oci_logging(o
         assert "pushed " in shown.stdout and "build run succeeded" in shown.stdout
     assert f"training (job run {record.stages['training'].outputs['job_run']})" in shown.stdout
     assert "lastmile.files" in shown.stdout  # a line the training job itself logged
+
+
+def test_the_deployment_went_through_the_kubernetes_api(oci_local, record):
+    status = oci_local.deployer.status(oci_local.settings.project)
+    assert status.revision is not None and status.ready == status.desired >= 1
+    assert all(r.state == "ready" for r in status.replicas if r.revision == status.revision.number)
+    assert record.stages["observation"].outputs["prediction_samples"] >= 1
 
 
 def test_the_stand_in_refuses_what_oci_refuses(oci_local):
