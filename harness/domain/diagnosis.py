@@ -123,6 +123,8 @@ def diagnose_job(job: JobRun, log_tail: str) -> Diagnosis:
     """Classify a job that did not succeed, by its state, exit code and the tail of its log."""
     lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
     own = [line for line in lines if not line.startswith("[lastmile]")]
+    if job.message.startswith("timed out after"):
+        return Diagnosis(TIMEOUT_CAPACITY, job.message)
     if job.state is JobState.IN_PROGRESS:
         return Diagnosis(TIMEOUT_CAPACITY, f"job {job.run_id} still running when the wait ended")
     if job.state is JobState.CANCELED:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.bootstrap import Harness
@@ -232,6 +232,9 @@ class Pipeline:
             except KeyboardInterrupt:
                 self.h.job_runner.cancel(job.run_id)
                 raise
+            if not job.state.terminal:  # a runner whose service keeps the run going (OCI) is told to stop it
+                job = replace(self.h.job_runner.cancel(job.run_id),
+                              message=f"timed out after {spec.timeout_s:g} s; the job run was canceled")
             rec.outputs.update(state=job.state.value, exit_code=job.exit_code)
             if job.state is not JobState.SUCCEEDED:
                 tail = self.h.job_runner.log_tail(job.run_id, LOG_TAIL_READ)

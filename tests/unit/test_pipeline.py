@@ -138,6 +138,21 @@ def test_interrupt_cancels_the_job_and_moves_no_alias(world):
     assert ports["model_registry"].by_alias(h.settings.model.name, "champion").version == "1"
 
 
+def test_a_job_still_running_when_the_wait_ends_is_canceled_and_the_stage_says_it_timed_out(world):
+    h, ports = world
+    Pipeline(h).run(FIVE)
+    jobs = ports["job_runner"]
+    jobs.behaviour = lambda spec: None  # the job hangs: the wait ends with it IN_PROGRESS, as on OCI
+
+    with pytest.raises(StageFailed, match=r"training job CANCELED: timed out after \d+ s; the job run was canceled"):
+        Pipeline(h).run(FORCED)
+    newest = max((h.settings.state_dir / "runs").glob("*/journal.json"), key=lambda p: p.stat().st_mtime)
+    training = load(h.settings.state_dir / "runs", newest.parent.name).stages["training"]
+    assert jobs.runs["jobrun-2"].state.value == "CANCELED"
+    assert training.diagnosis is not None and training.diagnosis["cause"] == "timeout/capacity"
+    assert ports["model_registry"].by_alias(h.settings.model.name, "champion").version == "1"
+
+
 def test_every_stage_change_reaches_the_log_sink_under_the_run_id(world):
     h, ports = world
     record = Pipeline(h).run(FIVE)
