@@ -39,6 +39,7 @@ from harness.bootstrap import Given, Harness
 from harness.config.settings import env_overrides, settings_model
 from harness.domain.errors import LastmileError
 from harness.domain.promotion import CHAMPION, PREVIOUS
+from harness.domain.records import JobState
 from harness.drills import actions
 from harness.drills.catalog import action, probe
 from harness.drills.context import DrillContext, current, harness_for
@@ -149,9 +150,10 @@ def fresh_harness(h: Harness, env: Mapping[str, str]) -> Harness:
 
 @action
 def wait_for_job(timeout_s: float = 120.0, configuration: Configuration = None) -> dict[str, Any]:
-    """Wait until the pipeline run this drill started last has submitted its training job (the job's process
-    then runs), or has ended without one. Returns ``{"run_id", "job_run", "status"}``; raises ``TimeoutError``
-    after ``timeout_s``."""
+    """Wait until the pipeline run this drill started last has a training job that runs (IN_PROGRESS: on OCI
+    Data Science a run is ACCEPTED while its image is pulled, and has no process yet), or one that already
+    ended, or has ended without one. Returns ``{"run_id", "job_run", "status"}``; raises ``TimeoutError`` after
+    ``timeout_s``."""
     h = harness_for(configuration)
     since = current().pipeline_started or notes().started
     deadline = time.monotonic() + timeout_s
@@ -159,7 +161,7 @@ def wait_for_job(timeout_s: float = 120.0, configuration: Configuration = None) 
         run = _newest(h, since)
         if run is not None:
             job = run.stages["training"].outputs.get("job_run") if "training" in run.stages else None
-            if job or run.status != "running":
+            if (job and h.job_runner.get(job).state is not JobState.ACCEPTED) or (not job and run.status != "running"):
                 return {"run_id": run.run_id, "job_run": job, "status": run.status}
         time.sleep(POLL_S)
     raise TimeoutError(f"no pipeline run submitted a training job within {timeout_s:g} s")

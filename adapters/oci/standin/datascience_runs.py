@@ -67,6 +67,9 @@ def lifecycle(run: JobRun) -> tuple[str, str]:
             return "FAILED", DETAILS["TIMED_OUT"]
         if run.message.startswith("could not pull"):
             return "FAILED", f"Job run bootstrap failure: the container image could not be pulled ({run.message})"
+        if run.exit_code is not None and run.exit_code < 0:  # a signal: a container's 128 + N, as OCI reports it
+            return "FAILED", (f"Job run artifact execution failed with exit code {128 - run.exit_code} "
+                              f"(ended by signal {-run.exit_code})")
         if run.exit_code is not None:
             return "FAILED", f"Job run artifact execution failed with exit code {run.exit_code}"
         return "FAILED", f"Job run artifact execution failed: {run.message}"
