@@ -149,6 +149,7 @@ def diagnose_job(job: JobRun, log_tail: str) -> Diagnosis:
 
 # rules over message and log lines, in order of precedence ---------------------------------------------------
 _TIMEOUT = re.compile(r"timed out after [\d.]+ ?s|not ready within [\d.]+ ?s|within [\d.]+ ?s$")
+_CAPACITY = re.compile(r"\((429|5\d\d)[:)]|TooManyRequests|SlowDown|kept refusing|after \d+ retries$")
 _INTEGRITY = re.compile(r"hash mismatch|does not match its (recorded )?(sha256|digest|descriptor)|"
                         r"content does not match|not the recorded [0-9a-f]|differ from the digests recorded|"
                         r"is not among the recorded files|is missing \(recorded sha256")
@@ -174,6 +175,7 @@ def _by_text(lines: list[str]) -> Diagnosis | None:
     lines = [_reason(line) for line in lines if not line.startswith('File "')]
     rules: list[tuple[re.Pattern[str], str, Callable[[str], str]]] = [
         (_TIMEOUT, TIMEOUT_CAPACITY, _same),
+        (_CAPACITY, TIMEOUT_CAPACITY, lambda line: _first_url(line) or line),
         (_INTEGRITY, DATA_INTEGRITY, _same),
         (_NETWORK, NETWORK_REACHABILITY, lambda line: _first_url(line) or _pool_url(line) or line),
         (_AUTH, SECRET_ACCESS, _same),

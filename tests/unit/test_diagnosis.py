@@ -20,6 +20,7 @@ from harness.domain.diagnosis import (
 )
 from harness.domain.errors import (
     AuthError,
+    BuildFailed,
     ConfigError,
     IntegrityError,
     LastmileError,
@@ -93,6 +94,14 @@ ERRORS = [
     (LastmileError("no prediction samples of version 2 reached s3://lastmile-predictions/predictions/m/2/ "
                    "within 5 s"), TIMEOUT_CAPACITY,
      "no prediction samples of version 2 reached s3://lastmile-predictions/predictions/m/2/ within 5 s"),
+    # a build service's run: its log says why the step failed
+    (BuildFailed("build run ocid1.devopsbuildrun.oc1..x FAILED: Step 'Build' failed with exit code 1\n"
+                 "bundle_push: registry at http://127.0.0.1:5001 failed POST /v2/x/blobs/uploads/ (500: {}) after "
+                 "2 retries\nbuild run failed: Step 'Build' failed with exit code 1"),
+     TIMEOUT_CAPACITY, "http://127.0.0.1:5001"),
+    (BuildFailed("build run ocid1.devopsbuildrun.oc1..x FAILED: Step 'Build' failed with exit code 1\n"
+                 "SyntaxError: invalid syntax"), MODEL_CODE,
+     "build run ocid1.devopsbuildrun.oc1..x FAILED: Step 'Build' failed with exit code 1"),
     # exceptions lastmile did not raise on purpose
     (TimeoutError("the read timed out"), TIMEOUT_CAPACITY, "TimeoutError: the read timed out"),
     (ConnectionRefusedError(111, "Connection refused"), NETWORK_REACHABILITY,

@@ -19,6 +19,7 @@ from harness.pipeline.journal import RunRecord, StageRecord
 from tests.fakes import (
     MemoryDeployer,
     MemoryFaultInjector,
+    MemoryJobRunner,
     MemoryLogSink,
     MemoryModelRegistry,
     MemoryObjectStore,
@@ -61,7 +62,8 @@ def make_world(tmp_path: Path, champion: bool = True) -> World:
     deployer, faults, logs = MemoryDeployer(), MemoryFaultInjector(), MemoryLogSink()
     trigger = MemorySourceTrigger([("c1", ["training/train.py"])])
     given = Given(model_registry=models, deployer=deployer, fault_injector=faults, secret_store=secrets,
-                  log_sink=logs, object_store=MemoryObjectStore(), source_trigger=trigger)
+                  log_sink=logs, object_store=MemoryObjectStore(), source_trigger=trigger,
+                  job_runner=MemoryJobRunner(lambda spec: None))  # its jobs hang: they stay IN_PROGRESS
     return World(Harness(settings, given), models, deployer, faults, secrets, logs, trigger)
 
 

@@ -9,6 +9,7 @@ import time
 import pytest
 import yaml
 
+from harness.domain.records import ArtifactRef, JobSpec
 from harness.drills import pipeline_activities as pa
 from harness.drills.catalog import activities
 from harness.drills.context import DrillContext, running, use_harness
@@ -219,8 +220,9 @@ def test_dataset_intact_checks_the_stored_bytes(world):
 
 
 def test_wait_for_job_returns_once_the_run_records_its_job_or_ends_without_one(world):
-    write_run(world, "r1", "running", {"training": {"status": "running", "outputs": {"job_run": "jobrun-1"}}})
-    assert pa.wait_for_job(timeout_s=1) == {"run_id": "r1", "job_run": "jobrun-1", "status": "running"}
+    job = world.h.job_runner.submit(JobSpec("train", ArtifactRef("127.0.0.1:5000", "lastmile/training", "sha256:0")))
+    write_run(world, "r1", "running", {"training": {"status": "running", "outputs": {"job_run": job.run_id}}})
+    assert pa.wait_for_job(timeout_s=1) == {"run_id": "r1", "job_run": job.run_id, "status": "running"}
     write_run(world, "r2", "failed", failed_at("build", "no registry", "network reachability", "http://x"),
               started=time.time() + 1)
     assert pa.wait_for_job(timeout_s=1)["job_run"] is None
