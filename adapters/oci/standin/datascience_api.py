@@ -25,7 +25,6 @@ of these operations is listed in ``tests/component/test_oci_standin_datascience.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 
@@ -36,7 +35,7 @@ from . import datascience as ds
 from . import errors
 from .datascience_runs import DETAILS, Executor, RunSettings
 from .files import WatchedJson
-from .http import Route, json_response, oci_route, request_body
+from .http import Route, json_object, json_response, oci_route
 from .objectstore import now_iso
 
 PREFIX = "/20190101"
@@ -203,15 +202,6 @@ def _listed(records: list[dict], request: Request, filters: tuple[str, ...], fie
                          else None)
 
 
-def _body(request: Request) -> dict:
-    try:
-        details = json.loads(request_body(request) or b"null")
-    except ValueError as exc:
-        raise errors.cannot_parse(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(details, dict):
-        raise errors.cannot_parse("The request body must be a JSON object")
-    return details
-
 
 def _resource(record: dict) -> Response:
     return json_response({k: v for k, v in record.items() if k != "etag"}, headers={"etag": record["etag"]})
@@ -246,12 +236,12 @@ def routes(settings: RunSettings, region: str) -> list[Route]:
         return Response(status_code=204)
 
     handlers = {
-        "CreateJob": lambda r: _resource(service.create_job(_body(r), user(r))),
+        "CreateJob": lambda r: _resource(service.create_job(json_object(r), user(r))),
         "GetJob": lambda r: _resource(service.job(r.path_params["id"])),
         "ListJobs": lambda r: _listed(list(service.jobs.values()), r, ("projectId", "id", "displayName",
                                       "lifecycleState", "createdBy"), ds.JOB_SUMMARY),
         "DeleteJob": delete_job,
-        "CreateJobRun": lambda r: _resource(service.create_run(_body(r), user(r))),
+        "CreateJobRun": lambda r: _resource(service.create_run(json_object(r), user(r))),
         "GetJobRun": lambda r: _resource(service.run(r.path_params["id"])),
         "ListJobRuns": lambda r: _listed(list(service.runs.values()), r, ("jobId", "id", "displayName",
                                          "lifecycleState", "createdBy"), ds.RUN_SUMMARY),

@@ -49,7 +49,7 @@ from . import errors
 from .devops_runner import BuildRunner
 from .devops_store import TERMINAL, BuildRuns, DevOpsConfig, summary
 from .files import WatchedJson
-from .http import json_response, oci_route, request_body
+from .http import json_object, json_response, oci_route
 from .vault import secrets_file
 
 FAULTS = ("fail", "hang", "throttle")
@@ -120,7 +120,7 @@ def routes(state: Path) -> list[Route]:
 
     async def create_run(request: Request) -> Response:
         throttled()
-        details = _json(request)
+        details = json_object(request, {})
         if not details.get("buildPipelineId"):
             raise errors.missing_parameter("buildPipelineId")
         pipeline = found("pipelines", details["buildPipelineId"])
@@ -161,7 +161,7 @@ def routes(state: Path) -> list[Route]:
             raise errors.not_found()
         if run["lifecycleState"] in TERMINAL:
             raise errors.OciError(409, "Conflict", f"The build run is {run['lifecycleState']} and cannot be canceled")
-        reason = str(_json(request).get("reason") or "canceled by the user")
+        reason = str(json_object(request, {}).get("reason") or "canceled by the user")
         run = runner.cancel(run["id"], reason)
         return json_response(run, headers=_etag(run))
 
@@ -200,7 +200,7 @@ def routes(state: Path) -> list[Route]:
 
     async def drill_faults(request: Request) -> Response:
         if request.method == "PUT":
-            wanted = _json(request)
+            wanted = json_object(request, {})
             unknown = set(wanted) - set(FAULTS)
             if unknown or not all(isinstance(v, int) and v >= 0 for v in wanted.values()):
                 raise errors.invalid_parameter(f"faults are counts of {', '.join(FAULTS)}")
@@ -220,15 +220,6 @@ def routes(state: Path) -> list[Route]:
         oci_route("/_lastmile/devops/faults", drill_faults, ["GET", "PUT", "DELETE"]),
     ]
 
-
-def _json(request: Request) -> dict:
-    try:
-        data = json.loads(request_body(request) or b"{}")
-    except ValueError:
-        raise errors.cannot_parse("the request body is not JSON") from None
-    if not isinstance(data, dict):
-        raise errors.cannot_parse("the request body is not a JSON object")
-    return data
 
 
 def _etag(run: dict) -> dict[str, str]:

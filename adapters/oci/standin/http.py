@@ -38,6 +38,21 @@ def request_body(request: Request) -> bytes:
     return request.state.body
 
 
+def json_object(request: Request, empty: dict | None = None) -> dict:
+    """The request's body as a JSON object, or OCI's 400 ``CannotParseRequest``; an empty body is ``empty`` when
+    given (an optional body), else refused."""
+    raw = request_body(request)
+    if not raw and empty is not None:
+        return dict(empty)
+    try:
+        details = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise errors.cannot_parse(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(details, dict):
+        raise errors.cannot_parse("The request body must be a JSON object")
+    return details
+
+
 def _target(request: Request) -> str:
     """The request target exactly as sent (path still percent-encoded, query as is): what the client signed."""
     raw = request.scope.get("raw_path") or request.scope["path"].encode()

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from . import errors, logquery
 from .files import WatchedJson, read_json, write_json
-from .http import Route, json_response, oci_route, request_body
+from .http import Route, json_object, json_response, oci_route
 
 
 def logging_dir(state: Path) -> Path:
@@ -64,15 +64,6 @@ def _instant(raw: object, what: str) -> datetime:
         raise errors.invalid_parameter(f"{what} is not an RFC 3339 date-time: {raw!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-
-def _details(request: Request) -> dict:
-    try:
-        details = json.loads(request_body(request) or b"null")
-    except ValueError as exc:
-        raise errors.cannot_parse(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(details, dict):
-        raise errors.cannot_parse("The request body must be a JSON object")
-    return details
 
 
 def _entries(details: dict, ingested: str) -> list[dict]:
@@ -122,11 +113,11 @@ def routes(state: Path) -> list[Route]:
         if log_id not in logs.get():
             raise errors.not_found()
         ingested = datetime.now(UTC).isoformat(timespec="milliseconds")
-        _append(folder, log_id, _entries(_details(request), ingested))
+        _append(folder, log_id, _entries(json_object(request), ingested))
         return Response(status_code=200)
 
     async def search(request: Request) -> Response:
-        details = _details(request)
+        details = json_object(request)
         for required in ("searchQuery", "timeStart", "timeEnd"):
             if not details.get(required):
                 raise errors.missing_parameter(required)

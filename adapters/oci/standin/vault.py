@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from . import errors
 from .files import WatchedJson, read_json, write_json
-from .http import Route, json_response, oci_route, request_body
+from .http import Route, json_object, json_response, oci_route
 from .objectstore import now_iso
 
 STAGES = ("CURRENT", "PENDING", "LATEST", "PREVIOUS", "DEPRECATED")
@@ -130,7 +130,7 @@ def routes(state: Path) -> list[Route]:
         return json_response(_bundle(record, _choose(record, request)))
 
     async def create(request: Request) -> Response:
-        details = _json(request)
+        details = json_object(request, {})
         for field in ("compartmentId", "vaultId", "keyId", "secretName", "secretContent"):
             if not details.get(field):
                 raise errors.missing_parameter(field)
@@ -145,7 +145,7 @@ def routes(state: Path) -> list[Route]:
         record = _find(secrets.get()["secrets"], request.path_params["secret_id"])
         if record.get("timeOfDeletion"):
             raise errors.OciError(409, "IncorrectState", "a secret pending deletion cannot be updated")
-        details = _json(request)
+        details = json_object(request, {})
         if details.get("secretContent"):
             record = put_secret(state, record["name"], record["vaultId"], _content(details["secretContent"]),
                                 ocid=record["id"])
@@ -165,7 +165,7 @@ def routes(state: Path) -> list[Route]:
         return json_response([_summary(r) for r in found])
 
     async def schedule_deletion(request: Request) -> Response:
-        when = _json(request).get("timeOfDeletion") or now_iso()
+        when = json_object(request, {}).get("timeOfDeletion") or now_iso()
         set_pending_deletion(state, request.path_params["secret_id"], when)
         return Response(status_code=200)
 
@@ -184,15 +184,6 @@ def routes(state: Path) -> list[Route]:
         oci_route("/20180608/secrets/{secret_id}", get, ["GET"]),
     ]
 
-
-def _json(request: Request) -> dict:
-    try:
-        data = json.loads(request_body(request) or b"{}")
-    except ValueError:
-        raise errors.cannot_parse("the request body is not JSON") from None
-    if not isinstance(data, dict):
-        raise errors.cannot_parse("the request body is not a JSON object")
-    return data
 
 
 def _content(content: dict) -> bytes:
