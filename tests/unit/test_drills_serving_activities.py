@@ -45,10 +45,12 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, request):
     """@champion is version 1 (source ``models:/m-abc``, its model.skops stored and recorded), deployed as revision
-    1; the last good run names the serving build and the iris data set, which is stored."""
-    settings = load_settings(ROOT / "lastmile.yaml", "local", environ={"LASTMILE_STATE_DIR": str(tmp_path / "state")})
+    1; the last good run names the serving build and the iris data set, which is stored. On the profile
+    ``request.param`` names (``local`` by default)."""
+    profile = getattr(request, "param", "local")
+    settings = load_settings(ROOT / "lastmile.yaml", profile, environ={"LASTMILE_STATE_DIR": str(tmp_path / "state")})
     models, store = MemoryModelRegistry(), MemoryObjectStore()
     files = {"model.skops": b"good bytes"}
     tags = {"lastmile.reference": REFERENCE, FILES_TAG: json.dumps({"model.skops": _sha(b"good bytes")})}
@@ -123,6 +125,21 @@ def test_a_revision_that_crash_loops_is_rolled_back_and_the_old_one_serves(world
     assert sa.rollouts_ended("rolled back", naming="keeps failing") is True
     assert sa.rollouts_ended("rolled back", causes=["data integrity"]) is False
     assert sa.rollouts_ended("served") is False
+
+
+def test_a_fresh_model_copy_sets_the_local_deployers_copy_aside_and_puts_it_back(world):
+    copy = world.h.settings.state_dir / "deployer" / "models" / MODEL / "1"
+    copy.mkdir(parents=True)
+    result = sa.roll_out_champion(fresh_model_copy=True)
+    assert result["outcome"] == "served" and copy.is_dir() and not sa._drill().set_aside
+
+
+@pytest.mark.parametrize("world", ["oci-local"], indirect=True)
+def test_on_oke_every_rollout_is_a_fresh_download_so_nothing_is_set_aside(world):
+    """Pods load their version from the registry when they start: the activity rolls out, refusing nothing."""
+    result = sa.roll_out_champion(fresh_model_copy=True)
+    assert (result["outcome"], result["revision"]) == ("served", 2)
+    assert not (world.h.settings.state_dir / "deployer" / "models").exists()
 
 
 def test_rollouts_ended_holds_before_any_rollout_and_a_served_one_is_not_a_rollback(world):
