@@ -142,6 +142,18 @@ def test_on_oke_every_rollout_is_a_fresh_download_so_nothing_is_set_aside(world)
     assert not (world.h.settings.state_dir / "deployer" / "models").exists()
 
 
+@pytest.mark.parametrize("world", ["oci-local"], indirect=True)
+def test_on_oke_waiting_for_a_warm_standby_waits_for_the_replicas_only(world):
+    """Kubernetes keeps no warm standby (the kubelet restarts a dead container in place): none is awaited."""
+    settled = sa.wait_for_deployment(timeout_s=2, standby=True, stable_s=0)
+    assert (settled["ready"], settled["standby"]) == (2, "")
+
+
+def test_locally_a_missing_warm_standby_is_awaited(world):
+    with pytest.raises(TimeoutError, match="standby none"):
+        sa.wait_for_deployment(timeout_s=0.3, standby=True, stable_s=0)
+
+
 def test_rollouts_ended_holds_before_any_rollout_and_a_served_one_is_not_a_rollback(world):
     assert sa.rollouts_ended("rolled back") is True
     assert sa.roll_out_champion()["outcome"] == "served"
