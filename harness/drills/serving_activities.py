@@ -324,14 +324,15 @@ def wait_for_deployment(timeout_s: float = 60.0, standby: bool = False, stable_s
     """Wait until the deployment has settled for ``stable_s`` on end: as many replicas of its current revision
     ready as desired, none of another revision left, and with ``standby`` its warm standby ready too, on a deployer
     that keeps one (on Kubernetes none is kept: a dead container restarts in place) (``stable_s`` lets the deployer
-    notice a fault injected just before). Returns the deployment as the ``deployment`` probe does; raises
-    ``TimeoutError`` after ``timeout_s``."""
+    notice a fault injected just before). Returns the deployment as the ``deployment`` probe does, with how long
+    it waited (``waited_s``); raises ``TimeoutError`` after ``timeout_s``."""
     h = harness_for(configuration)
     if standby and not getattr(h.settings.ports.deployer, "warm_standby", False):
         log.info("wait_for_deployment: the %s deployer keeps no warm standby: waiting for the replicas only",
                  getattr(h.settings.ports.deployer, "flavor", "?"))
         standby = False
-    deadline, since = time.monotonic() + timeout_s, None
+    started = time.monotonic()
+    deadline, since = started + timeout_s, None
     while True:
         status = h.deployer.status(h.settings.project)
         number = status.revision.number if status.revision else None
@@ -340,7 +341,8 @@ def wait_for_deployment(timeout_s: float = 60.0, standby: bool = False, stable_s
                    and (not standby or status.standby == "warm"))
         since = (since or time.monotonic()) if settled else None
         if since is not None and time.monotonic() - since >= stable_s:
-            return {"revision": number, "ready": status.ready, "desired": status.desired, "standby": status.standby}
+            return {"revision": number, "ready": status.ready, "desired": status.desired, "standby": status.standby,
+                    "waited_s": round(time.monotonic() - started, 2)}
         if time.monotonic() >= deadline:
             raise TimeoutError(f"the deployment did not settle within {timeout_s:g} s: revision {number}, "
                                f"{status.ready}/{status.desired} ready, standby {status.standby or 'none'}; "
