@@ -12,9 +12,11 @@ that live as long as the process, and collecting over them costs about a tenth o
 
 Exit codes: 2 when the environment (or a standby order) is not a valid configuration; 3 (``EXIT_LOAD_FAILED``,
 uvicorn's own code for a failed startup) when the model cannot load and never will: with
-``LASTMILE_SERVING_MODEL_DIR`` set, or in a standby. The reason is then one JSON log line naming the model URI,
+``LASTMILE_SERVING_MODEL_DIR`` set, in a standby, or a version fetched from the registry and rejected (files that
+differ from their digests, a reference it does not reproduce). The reason is then one JSON log line naming the model URI,
 on stdout (on stderr in a standby, whose stdout says ``warm``), so that an orchestrator sees a crash loop rather
-than a replica that stays unready. From the registry, a failed load is retried instead (see :mod:`serving.app`).
+than a replica that stays unready. From the registry, a load that may heal is retried instead (see
+:mod:`serving.app`).
 """
 
 from __future__ import annotations

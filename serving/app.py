@@ -24,7 +24,7 @@ from serving.coalesce import Coalescer
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import ServingMetrics
 from serving.middleware import QuietStartupFailure, RequestMiddleware
-from serving.model import ModelLoadError, ServedModel, load_failure_fields, load_model
+from serving.model import ModelLoadError, ModelRejected, ServedModel, load_failure_fields, load_model
 from serving.prediction_log import PredictionSampler, open_sampler
 from serving.protocol import parse_invocations, parse_predict
 from serving.schema import InputError
@@ -73,9 +73,13 @@ class ServingState:
 def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
     """The FastAPI app for ``settings``; its lifespan loads the model (``loader`` is replaceable in tests).
 
-    From the registry, a failed load is retried every ``load_retry_seconds`` while the app answers 503. From
-    ``settings.model_dir`` it cannot heal: the failure is logged as one JSON line and the lifespan's startup
-    raises it, which makes uvicorn exit with code 3.
+    From the registry, a load that may heal (the registry unreachable, the alias not set yet) is retried every
+    ``load_retry_seconds`` while the app answers 503. A load that cannot heal is logged as one JSON line and the
+    lifespan's startup raises it, which makes uvicorn exit with code 3: any failure from ``settings.model_dir``,
+    and from the registry a version it fetched and rejected (:class:`~serving.served.ModelRejected`: its files
+    differ from their digests, it does not reproduce its reference), which the same version will do again. An
+    orchestrator then sees a crash loop, which a rollout policy can act on in seconds, not a replica that stays
+    unready until a deadline.
     """
     state = ServingState()
     metrics = ServingMetrics(settings.replica)
@@ -115,7 +119,7 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
         logs.configure(settings.log_level, {"replica": settings.replica})
         retry = None
         failure = await load_once()
-        if failure is not None and settings.model_dir is not None:
+        if failure is not None and (settings.model_dir is not None or isinstance(failure, ModelRejected)):
             state.failed_for_good = True
             raise failure
         if failure is not None and settings.load_retry_seconds > 0:

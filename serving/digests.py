@@ -3,7 +3,7 @@
 When training registers a version it downloads the version's files back from the registry and records their
 sha256 in the version tag ``lastmile.files``: a JSON object ``{relative path: sha256 hex}`` (POSIX paths, sorted
 keys). A file replaced in object storage behind MLflow's back (any client of the S3 stand-in can write it) is
-then refused before it is deserialized: :func:`check_model_files` raises :class:`ModelLoadError` naming each
+then refused before it is deserialized: :func:`check_model_files` raises :class:`ModelRejected` naming each
 missing, unrecorded or changed file with both digests. Both loaders call it, on the deployer's directory and on
 the registry's download alike. A version registered without the tag still loads, with one warning line.
 """
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from serving.logs import LOGGER_NAME
-from serving.served import ModelLoadError
+from serving.served import ModelLoadError, ModelRejected
 
 FILES_TAG = "lastmile.files"
 NOT_MODEL_FILES = frozenset({"version.json"})
@@ -53,7 +53,7 @@ def file_problems(recorded: Mapping[str, str], found: Mapping[str, str]) -> list
 
 
 def check_model_files(directory: Path, tags: Mapping[str, str], uri: str) -> None:
-    """Raise :class:`ModelLoadError` unless the files under ``directory`` are the ones ``tags[FILES_TAG]`` records.
+    """Raise :class:`ModelRejected` unless the files under ``directory`` are the ones ``tags[FILES_TAG]`` records.
 
     Without the tag (a version registered before training recorded digests, or by another tool) the files are
     loaded unchecked and the serving logger says so in one warning line.
@@ -70,7 +70,7 @@ def check_model_files(directory: Path, tags: Mapping[str, str], uri: str) -> Non
         raise ModelLoadError(f"{uri}: cannot read the model files to check their digests: {exc}") from None
     problems = file_problems(recorded, found)
     if problems:
-        raise ModelLoadError(f"{uri}: the model files differ from the digests recorded at registration "
+        raise ModelRejected(f"{uri}: the model files differ from the digests recorded at registration "
                              f"({FILES_TAG}): {'; '.join(problems)}; refusing to load them")
 
 
@@ -80,6 +80,6 @@ def _recorded_digests(raw: str, uri: str) -> dict[str, str]:
     except ValueError:
         recorded = None
     if type(recorded) is not dict or not all(type(k) is str and type(v) is str for k, v in recorded.items()):
-        raise ModelLoadError(f"{uri}: the version tag {FILES_TAG} must be a JSON object of path: sha256 hex, "
+        raise ModelRejected(f"{uri}: the version tag {FILES_TAG} must be a JSON object of path: sha256 hex, "
                              f"got {raw[:80]!r}")
     return recorded

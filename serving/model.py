@@ -19,10 +19,18 @@ from pathlib import Path
 from serving.digests import check_model_files
 from serving.reference import check_reference
 from serving.schema import Schema
-from serving.served import ModelError, ModelLoadError, ServedModel, choose_input_form, input_schema, probe_rows
+from serving.served import (
+    ModelError,
+    ModelLoadError,
+    ModelRejected,
+    ServedModel,
+    choose_input_form,
+    input_schema,
+    probe_rows,
+)
 from serving.settings import Settings
 
-__all__ = ["ModelError", "ModelLoadError", "ServedModel", "load_failure_fields", "load_model",
+__all__ = ["ModelError", "ModelLoadError", "ModelRejected", "ServedModel", "load_failure_fields", "load_model",
            "load_registered_model"]
 
 
@@ -79,7 +87,7 @@ def load_registered_model(settings: Settings) -> ServedModel:
         check_model_files(Path(path), dict(version.tags or {}), pinned)
         info = Model.load(path)
         if "sklearn" not in info.flavors:
-            raise ModelLoadError(f"{pinned} has no sklearn flavor (flavors: {', '.join(info.flavors)})")
+            raise ModelRejected(f"{pinned} has no sklearn flavor (flavors: {', '.join(info.flavors)})")
         estimator = mlflow.sklearn.load_model(path)
         schema = input_schema(_signature(info, pinned), estimator, pinned)
         model = ServedModel(name=name, version=str(version.version), run_id=version.run_id, source=version.source,
@@ -102,7 +110,7 @@ def _signature(info, uri: str) -> Schema | None:
     try:
         return Schema.from_mlflow(inputs)
     except ValueError as exc:
-        raise ModelLoadError(f"{uri}: {exc}") from exc
+        raise ModelRejected(f"{uri}: {exc}") from exc
 
 
 def _example(info, path: str) -> list | None:

@@ -24,6 +24,12 @@ class ModelLoadError(RuntimeError):
     """The configured model cannot be served; the message says why."""
 
 
+class ModelRejected(ModelLoadError):
+    """The version was fetched and is wrong as it stands (files that differ from their recorded digests, no
+    reference reproduced, no sklearn flavor or no usable signature): loading the same version again gives the same
+    answer, so a replica exits rather than retry (see :mod:`serving.app`)."""
+
+
 class ModelError(InputError):
     """The model raised while evaluating rows that passed the signature checks (MLflow answers 400 too)."""
 
@@ -128,7 +134,7 @@ def choose_input_form(model: ServedModel) -> None:
     elif isinstance(by_frame, np.ndarray):
         model.frame_input = True
     else:
-        raise ModelLoadError(f"{model.uri} fails on its own input example: {type(by_frame).__name__}: {by_frame}")
+        raise ModelRejected(f"{model.uri} fails on its own input example: {type(by_frame).__name__}: {by_frame}")
 
 
 def input_schema(signature: Schema | None, estimator, uri: str) -> Schema:
@@ -137,7 +143,7 @@ def input_schema(signature: Schema | None, estimator, uri: str) -> Schema:
         return signature
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
-        raise ModelLoadError(f"{uri} has no signature and no feature names: log it with a signature")
+        raise ModelRejected(f"{uri} has no signature and no feature names: log it with a signature")
     return Schema([Column(str(n), "double") for n in names])
 
 

@@ -6,7 +6,7 @@ that adapter's SDK) only when a profile uses the flavor.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -122,6 +122,8 @@ class LocalDeployer(DeployerConfig):
 
     flavor: Literal["local"]
     endpoint: str | None = Field(None, description="the controller's admin API; empty means the deployer stand-in")
+    keeps_model_copies: ClassVar[bool] = True
+    warm_standby: ClassVar[bool] = True
 
     def where(self, h: Harness) -> str:
         return h.endpoint("deployer", self.endpoint)

@@ -197,10 +197,8 @@ class OkeDeployer:
             state = "dead"
         else:
             state = "unready" if container and container.started else "starting"
-        detail = "; ".join(filter(None, [waiting.reason if waiting else "", waiting.message if waiting else "",
-                                         last.message if last else ""]))
         return ReplicaStatus(pod.metadata.name, int(labels.get(manifests.REVISION_LABEL, 0)), state,
-                             container.restart_count if container else 0, detail or "")
+                             container.restart_count if container else 0, _detail(waiting, last))
 
     def _endpoint(self, name: str) -> str | None:
         from kubernetes.client.rest import ApiException
@@ -284,6 +282,16 @@ def _record(revision: Revision, template: dict) -> dict:
             "model_version": revision.model_version, "template": template}
 
 
+def _detail(waiting: Any, last: Any) -> str:
+    """Why a container is not ready, as the local controller says it: the waiting reason, then the last
+    termination's message (its log's tail) and exit code; each said once."""
+    parts: list[str] = []
+    for part in (waiting.reason if waiting else "", waiting.message if waiting else "", last.message if last else ""):
+        if part and part not in parts and not any(part in p for p in parts):
+            parts.append(part)
+    if last is not None and last.exit_code is not None and not any("exit code" in p for p in parts):
+        parts.append(f"last exit code {last.exit_code}")
+    return "; ".join(parts)
 
 
 def _condition(deployment: Any, kind: str) -> Any:

@@ -103,6 +103,12 @@ class DeployerConfig(FlavorConfig):
     max_surge: int = Field(1, ge=0)
     max_unavailable: int = Field(0, ge=0)
     ready_deadline_s: float = Field(60.0, gt=0)
+    keeps_model_copies: ClassVar[bool] = False
+    """The deployer downloads a version once and hands every replica that copy (else each replica fetches the
+    version from the registry when it starts, as pods do on Kubernetes)."""
+    warm_standby: ClassVar[bool] = False
+    """The deployer keeps a warm standby replica to replace a dead one (a Kubernetes Deployment keeps none: the
+    kubelet restarts a dead container in place) and reports it in ``DeploymentStatus.standby``."""
 
 
 StandInsBuilder = Callable[["Harness"], "list[StandIn]"]

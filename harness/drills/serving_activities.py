@@ -278,9 +278,14 @@ def restore_model_copies(configuration: Configuration = None) -> list[str]:
 
 
 def _set_aside(h: Harness, version: ModelVersion) -> None:
-    """Move the local deployer's copy of ``version``'s files aside, so that the next deploy downloads them."""
-    if getattr(h.settings.ports.deployer, "flavor", "") != "local":
-        raise UserError("fresh_model_copy: only the local deployer keeps a copy of a version's files")
+    """Make the next deploy download ``version``'s files afresh: the local deployer downloads a version once and
+    hands its replicas that copy, which is moved aside here; on Kubernetes (``oke``) every replica downloads the
+    version from the registry when it starts, so every rollout is already a fresh download and nothing is kept."""
+    deployer = h.settings.ports.deployer
+    if not getattr(deployer, "keeps_model_copies", False):
+        log.info("fresh_model_copy: the %s deployer keeps no copy of a version's files (its replicas download "
+                 "the version when they start): nothing to set aside", getattr(deployer, "flavor", "?"))
+        return
     copy = h.settings.state_dir / "deployer" / "models" / version.name / version.version
     if copy.is_dir():
         aside = copy.with_name(f"{copy.name}.drill-{uuid.uuid4().hex[:6]}")
@@ -317,11 +322,17 @@ def rollouts_ended(outcome: str = "rolled back", causes: list[str] | None = None
 def wait_for_deployment(timeout_s: float = 60.0, standby: bool = False, stable_s: float = 1.0,
                         configuration: Configuration = None) -> dict[str, Any]:
     """Wait until the deployment has settled for ``stable_s`` on end: as many replicas of its current revision
-    ready as desired, none of another revision left, and with ``standby`` its warm standby ready too (``stable_s``
-    lets the deployer notice a fault injected just before). Returns the deployment as the ``deployment`` probe
-    does; raises ``TimeoutError`` after ``timeout_s``."""
+    ready as desired, none of another revision left, and with ``standby`` its warm standby ready too, on a deployer
+    that keeps one (on Kubernetes none is kept: a dead container restarts in place) (``stable_s`` lets the deployer
+    notice a fault injected just before). Returns the deployment as the ``deployment`` probe does, with how long
+    it waited (``waited_s``); raises ``TimeoutError`` after ``timeout_s``."""
     h = harness_for(configuration)
-    deadline, since = time.monotonic() + timeout_s, None
+    if standby and not getattr(h.settings.ports.deployer, "warm_standby", False):
+        log.info("wait_for_deployment: the %s deployer keeps no warm standby: waiting for the replicas only",
+                 getattr(h.settings.ports.deployer, "flavor", "?"))
+        standby = False
+    started = time.monotonic()
+    deadline, since = started + timeout_s, None
     while True:
         status = h.deployer.status(h.settings.project)
         number = status.revision.number if status.revision else None
@@ -330,7 +341,8 @@ def wait_for_deployment(timeout_s: float = 60.0, standby: bool = False, stable_s
                    and (not standby or status.standby == "warm"))
         since = (since or time.monotonic()) if settled else None
         if since is not None and time.monotonic() - since >= stable_s:
-            return {"revision": number, "ready": status.ready, "desired": status.desired, "standby": status.standby}
+            return {"revision": number, "ready": status.ready, "desired": status.desired, "standby": status.standby,
+                    "waited_s": round(time.monotonic() - started, 2)}
         if time.monotonic() >= deadline:
             raise TimeoutError(f"the deployment did not settle within {timeout_s:g} s: revision {number}, "
                                f"{status.ready}/{status.desired} ready, standby {status.standby or 'none'}; "

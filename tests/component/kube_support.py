@@ -47,7 +47,7 @@ class FakeController:
         replicas = [{"name": f"{self.name}-r{current.number}-{i}", "revision": current.number,
                      "state": "dead" if broken else "ready", "restarts": 3 if broken else 0,
                      "detail": "the model did not load; last exit code 3" if broken else "",
-                     "address": self.addresses.get(f"{self.name}-r{current.number}-{i}"), "pid": None}
+                     "exit_code": 3 if broken else None, "address": self.addresses.get(f"{self.name}-r{current.number}-{i}"), "pid": None}
                     for i in range(self.desired)]
         if broken and len(self.revisions) > 1:  # the old revision keeps serving, as maxUnavailable 0 keeps it
             previous = self.revisions[-2]

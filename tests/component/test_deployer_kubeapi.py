@@ -191,6 +191,15 @@ def test_a_crash_looping_pod_says_so(apps, core, controller):
     assert status.state.waiting.reason in ("CrashLoopBackOff", "ImagePullBackOff")
 
 
+def test_a_crash_looping_pod_reports_the_exit_code_its_replica_ended_with(apps, core, controller):
+    """Exit code 3 is the serving replica's "cannot heal": the last termination says it as a kubelet would."""
+    controller.broken.add("1")
+    _create(apps)
+    (pod,) = [p for p in core.list_namespaced_pod(NS).items if p.metadata.labels[manifests.REVISION_LABEL] == "1"]
+    terminated = pod.status.container_statuses[0].last_state.terminated
+    assert terminated.exit_code == 3 and "the model did not load" in terminated.message
+
+
 def test_a_service_is_created_with_a_load_balancer_ingress(core):
     created = core.create_namespaced_service(NS, manifests.service("churn", SETTINGS))
     ingress = created.status.load_balancer.ingress[0]

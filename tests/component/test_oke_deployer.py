@@ -115,6 +115,7 @@ def test_a_crash_looping_revision_reports_its_restarts(deployer, controller):
     ours = status.of_revision(broken.number)
     assert ours and all(r.state == "dead" and r.restarts == 3 for r in ours)
     assert "model did not load" in ours[0].detail
+    assert ours[0].detail.count("last exit code 3") == 1, ours[0].detail
     assert [r for r in status.of_revision(1) if r.state == "ready"]
 
 

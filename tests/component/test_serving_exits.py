@@ -57,6 +57,18 @@ def test_a_reference_the_version_does_not_reproduce_ends_the_server_with_exit_3(
     assert f"got {json.dumps(registered.predictions)}, expected {json.dumps(wrong)}" in error
 
 
+def test_from_the_registry_a_reference_the_version_does_not_reproduce_ends_the_server_with_exit_3(registered):
+    """On Kubernetes a replica loads its version from the registry: a rejected version must crash-loop there too."""
+    wrong = [(p + 1) % 3 for p in registered.predictions]
+    reference = json.dumps({"rows": registered.records(), "predictions": wrong})
+    env = serving_env(registered, MLFLOW_TRACKING_URI=registered.tracking_uri,
+                      LASTMILE_SERVING_MODEL_URI=f"models:/{registered.name}/{registered.champion_version}",
+                      LASTMILE_SERVING_LOAD_RETRY_SECONDS="0.2", LASTMILE_SERVING_REFERENCE=reference)
+    done = run_to_exit(env, "--port", str(free_port()))
+    assert done.returncode == EXIT_LOAD_FAILED, done.stderr
+    assert "does not reproduce the reference predictions" in the_failure_line(done.json_lines())["error"]
+
+
 def test_a_standby_that_cannot_load_exits_3_without_saying_warm(registered, tmp_path):
     directory = broken_model_dir(registered, tmp_path)
     done = run_to_exit(serving_env(registered, LASTMILE_SERVING_MODEL_DIR=str(directory)), "--standby")

@@ -9,7 +9,7 @@ from serving import Settings, create_app
 from serving.model import load_model
 from serving.reference import check_reference
 from serving.schema import Column, Schema
-from serving.served import ModelLoadError, ServedModel
+from serving.served import ModelLoadError, ModelRejected, ServedModel
 from serving.settings import Reference
 from tests.component.serving_fixtures import RegisteredModel
 
@@ -71,9 +71,10 @@ def test_a_model_dir_that_does_not_reproduce_them_fails_the_start(registered):
     assert f"got {registered.predictions}, expected {wrong}" in str(caught.value)
 
 
-def test_from_the_registry_a_mismatch_leaves_the_app_unready(registered):
+def test_from_the_registry_a_mismatch_fails_the_start_as_it_cannot_heal(registered):
+    """The version is immutable: loading it again gives the same predictions, so the app does not retry."""
     wrong = [(p + 1) % 3 for p in registered.predictions]
-    with TestClient(create_app(_settings(registered, wrong))) as client:
-        ready = client.get("/ready")
-    assert ready.status_code == 503
-    assert "does not reproduce the reference predictions" in ready.json()["message"]
+    app = create_app(_settings(registered, wrong, load_retry_seconds=0.2))
+    with pytest.raises(ModelRejected, match="does not reproduce the reference predictions"), TestClient(app):
+        pass
+    assert app.state.serving.failed_for_good

@@ -45,10 +45,12 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, request):
     """@champion is version 1 (source ``models:/m-abc``, its model.skops stored and recorded), deployed as revision
-    1; the last good run names the serving build and the iris data set, which is stored."""
-    settings = load_settings(ROOT / "lastmile.yaml", "local", environ={"LASTMILE_STATE_DIR": str(tmp_path / "state")})
+    1; the last good run names the serving build and the iris data set, which is stored. On the profile
+    ``request.param`` names (``local`` by default)."""
+    profile = getattr(request, "param", "local")
+    settings = load_settings(ROOT / "lastmile.yaml", profile, environ={"LASTMILE_STATE_DIR": str(tmp_path / "state")})
     models, store = MemoryModelRegistry(), MemoryObjectStore()
     files = {"model.skops": b"good bytes"}
     tags = {"lastmile.reference": REFERENCE, FILES_TAG: json.dumps({"model.skops": _sha(b"good bytes")})}
@@ -125,6 +127,28 @@ def test_a_revision_that_crash_loops_is_rolled_back_and_the_old_one_serves(world
     assert sa.rollouts_ended("served") is False
 
 
+def test_a_fresh_model_copy_sets_the_local_deployers_copy_aside_and_puts_it_back(world):
+    copy = world.h.settings.state_dir / "deployer" / "models" / MODEL / "1"
+    copy.mkdir(parents=True)
+    result = sa.roll_out_champion(fresh_model_copy=True)
+    assert result["outcome"] == "served" and copy.is_dir() and not sa._drill().set_aside
+
+
+@pytest.mark.parametrize("world", ["oci-local"], indirect=True)
+def test_on_oke_every_rollout_is_a_fresh_download_so_nothing_is_set_aside(world):
+    """Pods load their version from the registry when they start: the activity rolls out, refusing nothing."""
+    result = sa.roll_out_champion(fresh_model_copy=True)
+    assert (result["outcome"], result["revision"]) == ("served", 2)
+    assert not (world.h.settings.state_dir / "deployer" / "models").exists()
+
+
+@pytest.mark.parametrize("world", ["oci-local"], indirect=True)
+def test_on_oke_waiting_for_a_warm_standby_waits_for_the_replicas_only(world):
+    """Kubernetes keeps no warm standby (the kubelet restarts a dead container in place): none is awaited."""
+    settled = sa.wait_for_deployment(timeout_s=2, standby=True, stable_s=0)
+    assert (settled["ready"], settled["standby"]) == (2, "")
+
+
 def test_rollouts_ended_holds_before_any_rollout_and_a_served_one_is_not_a_rollback(world):
     assert sa.rollouts_ended("rolled back") is True
     assert sa.roll_out_champion()["outcome"] == "served"
@@ -132,8 +156,9 @@ def test_rollouts_ended_holds_before_any_rollout_and_a_served_one_is_not_a_rollb
 
 
 def test_wait_for_deployment_returns_once_settled(world):
-    assert sa.wait_for_deployment(timeout_s=1, stable_s=0) == {"revision": 1, "ready": 2, "desired": 2,
-                                                               "standby": ""}
+    settled = sa.wait_for_deployment(timeout_s=1, stable_s=0)
+    waited = settled.pop("waited_s")
+    assert settled == {"revision": 1, "ready": 2, "desired": 2, "standby": ""} and 0 <= waited < 1
     with pytest.raises(TimeoutError, match="standby none"):
         sa.wait_for_deployment(timeout_s=0, standby=True, stable_s=0)
 

@@ -89,3 +89,17 @@ def test_an_image_by_tag_cannot_be_a_revision(tmp_path):
 @pytest.mark.parametrize("token", ["", "not base64!", base64.urlsafe_b64encode(b"https://x/other").decode()])
 def test_what_is_not_an_oke_token_decodes_to_nothing(token):
     assert decode(token) is None
+
+
+@pytest.mark.parametrize(("returncode", "expected"), [(3, 3), (0, 0), (-9, 137), (-15, 143), (None, 1)])
+def test_a_containers_exit_code_is_the_processs_own_or_128_plus_its_signal(returncode, expected):
+    assert ko.exit_code(returncode) == expected
+
+
+def test_a_dead_replicas_pod_is_crash_looping_with_its_last_exit():
+    replica = {"name": "r1", "state": "dead", "restarts": 2, "detail": "does not reproduce; last exit code 3",
+               "exit_code": 3}
+    pod = ko.pod(replica, "ns", {"spec": {"containers": [{"image": "x@sha256:ab"}]}}, "h", bundle_ok=True)
+    (container,) = pod["status"]["containerStatuses"]
+    assert container["state"]["waiting"]["reason"] == "CrashLoopBackOff" and container["restartCount"] == 2
+    assert container["lastState"]["terminated"]["exitCode"] == 3

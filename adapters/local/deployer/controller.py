@@ -261,7 +261,8 @@ class Deployment:
                          "model_version": current.model_version} if current else None,
             "ready": len([p for p in self.pods if p.routable and current and p.revision == current.number]),
             "replicas": [{"name": p.name, "revision": p.revision, "state": p.state, "restarts": p.restarts,
-                          "detail": self._detail(p), "address": p.url, "pid": p.proc.pid if p.proc else None}
+                          "detail": self._detail(p), "exit_code": p.last_exit, "address": p.url,
+                          "pid": p.proc.pid if p.proc else None}
                          for p in self.pods],
             "standby": self.standby.state if self.standby else "",
         }

@@ -2,9 +2,10 @@
 
 A container that has not once been ready within its ``startupProbe``'s ``initialDelaySeconds + failureThreshold x
 periodSeconds`` is killed, and restarted with backoff: the controller sees the exit as it sees any other. So a
-revision whose replicas can never become ready (a model that loads from the registry but never reproduces its
-reference, which the serving app retries forever) crash-loops on the front door as it does on a cluster, instead of
-staying unready with no restarts. Replicas of templates without a startup probe are left alone.
+revision whose replicas never become ready (a registry they cannot reach, which the serving app retries) crash-loops
+on the front door as it does on a cluster, instead of staying unready with no restarts. A version the replica
+fetched and rejected (its files or its reference predictions) needs no probe: the replica exits 3 at once.
+Replicas of templates without a startup probe are left alone.
 """
 
 from __future__ import annotations

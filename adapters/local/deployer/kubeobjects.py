@@ -149,7 +149,8 @@ def pod(replica: Obj, namespace: str, template: Obj, template_id: str, bundle_ok
     container = {"name": "serving", "ready": ready, "restartCount": replica.get("restarts", 0), "started": not waiting,
                  "image": image_of(template), "imageID": image_of(template), "state": state}
     if replica.get("detail"):
-        container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "message": replica["detail"]}}
+        container["lastState"] = {"terminated": {"exitCode": exit_code(replica.get("exit_code")), "reason": "Error",
+                                                 "message": replica["detail"]}}
     conditions = [{"type": kind, "status": "True" if ready else "False"} for kind in ("Ready", "ContainersReady")]
     return {
         "apiVersion": "v1", "kind": "Pod",
@@ -161,6 +162,14 @@ def pod(replica: Obj, namespace: str, template: Obj, template_id: str, bundle_ok
         "status": {"phase": "Pending" if waiting and not replica.get("restarts") else "Running",
                    "podIP": "127.0.0.1", "conditions": conditions, "containerStatuses": [container]},
     }
+
+
+def exit_code(returncode: int | None) -> int:
+    """A container's exit code as the kubelet reports it: the process's own, 128 + n when signal n ended it
+    (1 when the controller did not say)."""
+    if returncode is None:
+        return 1
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def image_of(template: Obj) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psutil
 
 from harness.domain.errors import NotFound, UserError
-from harness.domain.records import ReplicaStatus
+from harness.domain.records import DeploymentStatus, ReplicaStatus
 from harness.infra.processes import same_process
 
 from .base import Profile
@@ -19,7 +19,7 @@ def replica(p: Profile, target: str) -> ReplicaStatus:
     one when none is ready), so that a drill hits the same one each time it runs on the same deployment."""
     wanted = target.partition(":")[2]
     try:
-        status = p.h.deployer.status(p.project)
+        status = owned_replicas(p)
     except NotFound:
         raise UserError(f"{target}: no deployment {p.project!r} runs, so there is no replica to hit",
                         hint="deploy first (`lastmile run`)") from None
@@ -34,6 +34,21 @@ def replica(p: Profile, target: str) -> ReplicaStatus:
         if r.name == wanted:
             return r
     raise UserError(f"{target}: deployment {p.project!r} has no live replica {wanted!r}; replicas: {every}")
+
+
+def owned_replicas(p: Profile) -> DeploymentStatus:
+    """The deployment as the owner of its replica processes reports it: the local deployment controller, whose
+    replicas carry their pids. On the local profile the Deployer port is that controller's client; on a profile
+    whose deployer goes through the controller's Kubernetes front door (``oke`` on oci-local), pods carry no pid,
+    so the controller's admin API is asked directly (the pods are named as its replicas)."""
+    if getattr(p.h.settings.ports.deployer, "flavor", "local") == "local":
+        return p.h.deployer.status(p.project)
+    from adapters.local.deployer.client import LocalDeployer
+    from adapters.local.standins import DEPLOYER_TOKEN
+
+    controller = LocalDeployer(p.direct_url("deployer", None), p.h.secret(str(DEPLOYER_TOKEN)), None,
+                               p.h.settings.state_dir / "deployer" / "bundles", {}, timeout_s=10.0)
+    return controller.status(p.project)
 
 
 def standin_processes(p: Profile, name: str) -> list[psutil.Process]:
