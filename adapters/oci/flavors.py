@@ -103,11 +103,14 @@ class OciObjectStore(FlavorConfig):
         return S3Access(endpoint, self.region, access, secret)
 
     def build(self, h: Harness):
+        return self.open_at(h, _service(self.endpoint, h))
+
+    def open_at(self, h: Harness, endpoint: str | None):
+        """The adapter on ``endpoint`` (None: the region's), e.g. a stand-in's own address during its setup."""
         from adapters.oci.auth import credentials
         from adapters.oci.objectstore import MIB, open_store
 
-        return open_store(credentials(_auth(self.auth, h), self.region), _service(self.endpoint, h), self.namespace,
-                          self.compartment_id,
+        return open_store(credentials(_auth(self.auth, h), self.region), endpoint, self.namespace, self.compartment_id,
                           self.multipart_threshold_mib * MIB, self.part_size_mib * MIB)
 
 

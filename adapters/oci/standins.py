@@ -66,9 +66,12 @@ def oci_standins(h: Harness) -> list[StandIn]:
                                                          oke.region or region)
 
         def after_ready(self, url: str) -> None:
-            if isinstance(store, OciObjectStore):  # Terraform makes the buckets in a tenancy; here, the first up
+            """Terraform makes the buckets in a tenancy; here, ``up`` does, on the stand-in's own address: the
+            front door routes to this start of it only once the whole wave is ready."""
+            if isinstance(store, OciObjectStore):
+                direct = store.open_at(h, url)
                 for bucket in buckets:
-                    h.object_store.ensure_bucket(bucket)
+                    direct.ensure_bucket(bucket)
 
     namespace = getattr(store, "namespace", "") or "lastmile"
     region = getattr(store, "region", "") or "eu-frankfurt-1"
