@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import psutil
@@ -28,6 +29,18 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def stop_process(process: subprocess.Popen | None, grace_s: float = 10.0) -> int | None:
+    """SIGTERM to a child we started, SIGKILL after ``grace_s``; its exit status (None when never started)."""
+    if process is None or process.poll() is not None:
+        return None if process is None else process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(grace_s)
 
 
 def same_process(pid: int, create_time: float | None, tolerance: float = 0.01) -> bool:

@@ -10,7 +10,10 @@ import pytest
 
 from harness.bootstrap import Harness, build
 from harness.config.settings import load_settings
+from harness.domain.records import DeploymentSpec, Reference
 from harness.infra.processes import free_port
+from harness.pipeline.delivery import reference_of
+from tests.contracts.deployer import DeployerContract
 from tests.support import git
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +86,24 @@ def trained_version(stack: Harness):
     assert done.state is JobState.SUCCEEDED, stack.job_runner.log_tail(run.run_id, 40)
     result = _json.loads(stack.object_store.get(stack.settings.buckets.data, f"results/{name}/training.json"))
     return stack.model_registry.get_version(name, result["model_version"]), serving
+
+
+class DeployerOnTrainedVersion(DeployerContract):
+    """The Deployer contract's specs for every real deployer: the stand-ins' trained version, with its reference
+    (``good_spec``) or a reference no model reproduces (``broken_spec``)."""
+
+    @pytest.fixture
+    def name(self):
+        return "contract"
+
+    @pytest.fixture
+    def good_spec(self, trained_version):
+        version, serving = trained_version
+        return lambda name: DeploymentSpec(name, serving.artifact, version, reference_of(version))
+
+    @pytest.fixture
+    def broken_spec(self, trained_version):
+        version, serving = trained_version
+        reference = reference_of(version)
+        wrong = Reference(reference.rows, tuple("no-such-class" for _ in reference.predictions))
+        return lambda name: DeploymentSpec(name, serving.artifact, version, wrong)

@@ -14,11 +14,9 @@ from adapters.local.standins import DEPLOYER_TOKEN, DeployerStandIn
 from adapters.oci.k8s.manifests import ManifestSettings
 from adapters.oci.k8s.node import bundle_stager
 from adapters.oci.oke import OkeDeployer
-from harness.domain.records import DeploymentSpec, Reference
 from harness.infra.processes import free_port
 from harness.infra.supervisor import Supervisor
-from harness.pipeline.delivery import reference_of
-from tests.contracts.deployer import DeployerContract
+from tests.integration.conftest import DeployerOnTrainedVersion
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +37,7 @@ class KubeDeployerStandIn(DeployerStandIn):
         return {**super().environment(endpoints), **extra}
 
 
-class TestOkeDeployerOnTheFrontDoor(DeployerContract):
+class TestOkeDeployerOnTheFrontDoor(DeployerOnTrainedVersion):
     @pytest.fixture
     def bundles(self, tmp_path):
         return tmp_path / "bundles"
@@ -66,19 +64,3 @@ class TestOkeDeployerOnTheFrontDoor(DeployerContract):
                                   stage=bundle_stager(stack.artifact_registry, bundles))
         finally:
             supervisor.down()
-
-    @pytest.fixture
-    def name(self):
-        return "contract"
-
-    @pytest.fixture
-    def good_spec(self, trained_version):
-        version, serving = trained_version
-        return lambda name: DeploymentSpec(name, serving.artifact, version, reference_of(version))
-
-    @pytest.fixture
-    def broken_spec(self, trained_version):
-        version, serving = trained_version
-        reference = reference_of(version)
-        wrong = Reference(reference.rows, tuple("no-such-class" for _ in reference.predictions))
-        return lambda name: DeploymentSpec(name, serving.artifact, version, wrong)

@@ -9,16 +9,14 @@ import pytest
 from adapters.local.bundle_builder import BundleImageBuilder
 from adapters.local.flavors import LocalDeployer
 from adapters.local.standins import DeployerStandIn
-from harness.domain.records import DeploymentSpec, Reference
 from harness.infra.processes import free_port
 from harness.infra.supervisor import Supervisor
-from harness.pipeline.delivery import reference_of
 from tests.contracts import unique
 from tests.contracts.artifact_registry import ArtifactRegistryContract
-from tests.contracts.deployer import DeployerContract
 from tests.contracts.image_builder import ImageBuilderContract
 from tests.contracts.model_registry import ModelRegistryContract
 from tests.contracts.object_store import ObjectStoreContract
+from tests.integration.conftest import DeployerOnTrainedVersion
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +127,7 @@ class TestMlflowModelRegistryOnTheStandIn(ModelRegistryContract):
         return corrupt
 
 
-class TestLocalDeployerOnItsController(DeployerContract):
+class TestLocalDeployerOnItsController(DeployerOnTrainedVersion):
     """A controller of its own for each test, with one replica by default, on the session's stand-ins."""
 
     @pytest.fixture
@@ -143,19 +141,3 @@ class TestLocalDeployerOnItsController(DeployerContract):
             yield LocalDeployer(flavor="local", replicas=1, endpoint=running.url).build(stack)
         finally:
             supervisor.down()
-
-    @pytest.fixture
-    def name(self):
-        return "contract"
-
-    @pytest.fixture
-    def good_spec(self, trained_version):
-        version, serving = trained_version
-        return lambda name: DeploymentSpec(name, serving.artifact, version, reference_of(version))
-
-    @pytest.fixture
-    def broken_spec(self, trained_version):
-        version, serving = trained_version
-        reference = reference_of(version)
-        wrong = Reference(reference.rows, tuple("no-such-class" for _ in reference.predictions))
-        return lambda name: DeploymentSpec(name, serving.artifact, version, wrong)

@@ -3,7 +3,6 @@ it (a TCP server running a handler per connection, and an HTTP server that recor
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+
+from harness.infra.processes import stop_process
 
 from .client import FaultProxyClient
 
@@ -64,14 +65,7 @@ class FaultProxyProcess:
 
     def stop(self, grace: float = 10.0) -> int | None:
         """Stop the process; its exit status."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(grace)
+        return stop_process(self.process, grace)
 
     def client(self) -> FaultProxyClient:
         return FaultProxyClient(self.url)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness.infra.processes import stop_process
 
 from .keys import ApiKey, CustomerSecretKey, ensure_api_key, ensure_customer_secret_key
 from .standin import is_ready
@@ -63,14 +64,7 @@ class StandInProcess:
         raise TimeoutError(f"the OCI stand-in did not answer within {self.startup_timeout:.0f} s\n{self.log_tail()}")
 
     def stop(self, grace: float = 10.0) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(grace)
+        return stop_process(self.process, grace)
 
     def sdk_config(self) -> dict:
         """The SDK config of :attr:`api_key` (``oci.config.from_file``), validated."""
