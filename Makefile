@@ -14,6 +14,7 @@ e2e: $(STAMP)
 # Every tier once, cheapest first: unit (pure), component (processes, git, SQLite), integration (stand-ins), e2e;
 # JUnit XML in reports/tests.xml (scripts/tier_times.py sums it per tier).
 test: $(STAMP)
+	@bash scripts/test-tools.sh
 	$(BIN)/pytest $(TIERS) --junitxml=reports/tests.xml
 
 unit component integration: $(STAMP)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what lastmile needs on a fresh Debian machine: .venv with the pinned dependencies, and
-# the Distribution registry (Debian's docker-registry). Where it cannot install something, it stops
-# with one line saying what is missing and how to get it.
+# Installs what lastmile needs on a fresh Debian machine: .venv with the pinned dependencies, the Distribution
+# registry (Debian's docker-registry) and HAProxy (the stable endpoint's load balancer). Where it cannot install
+# something, it stops with one line saying what is missing and how to get it.
 #
 # The pinned dependencies are installed with uv (a pinned version from PyPI, in .lastmile/tools/), which
 # takes seconds where pip takes minutes; when uv cannot be had or fails, pip installs the same pins, as it
@@ -33,12 +33,13 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "no $PYTHON on PATH: install Python 
 need_pkgs=()
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+command -v haproxy >/dev/null 2>&1 || need_pkgs+=(haproxy)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if can_apt; then
     apt_install "${need_pkgs[@]}"
   else
-    die "missing ${need_pkgs[*]}: install with 'sudo apt-get install ${need_pkgs[*]}' (docker-registry is the CNCF Distribution registry)"
+    die "missing ${need_pkgs[*]}: install with 'sudo apt-get install ${need_pkgs[*]}' (docker-registry is the CNCF Distribution registry; haproxy serves the deployment's stable endpoint)"
   fi
 fi
 
