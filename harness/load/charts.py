@@ -82,7 +82,8 @@ def line_chart(key: str, title: str, y_label: str, series: Sequence[Series], *,
     xs = [x for _, rs in drawn for run in rs for x, _ in run]
     ys = [y for _, rs in drawn for run in rs for _, y in run] + [lim.value for lim in limits]
     x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=1.0), 6)
-    y_ticks = nice_ticks(0.0, max(max(ys, default=0.0) * 1.05, 1e-9 if ys else 1.0), 5)
+    top = max(ys, default=0.0)
+    y_ticks = nice_ticks(0.0, top * 1.05 if top > 0 else 1.0, 5)  # all zeros (a clean run's errors): 0 to 1
     x0, x1, y1 = x_ticks[0], x_ticks[-1], y_ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 

@@ -153,6 +153,14 @@ def test_a_series_splits_at_its_gaps_and_ticks_are_round_numbers():
     assert nice_ticks(0, 0.063, 5) == [0, 0.02, 0.04, 0.06, 0.08]
 
 
+def test_a_clean_run_has_a_readable_error_axis(result):
+    for row in result["history"]:
+        row["error_ratio"] = 0.0
+    result["gates"] = []
+    svg = re.search(r'<svg[^>]*data-chart="error_ratio".*?</svg>', report.render(result), re.S).group(0)
+    assert re.findall(r'class="tick"[^>]*text-anchor="end">([^<]*)<', svg) == ["0", "0.25", "0.5", "0.75", "1"]
+
+
 def test_the_command_line_re_renders_a_kept_result(result, tmp_path, capsys):
     source = tmp_path / "result.json"
     source.write_text(json.dumps(result))
