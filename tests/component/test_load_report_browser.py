@@ -115,3 +115,15 @@ def test_the_report_loads_offline_with_every_chart_drawn_and_a_screenshot_kept(b
         path.write_bytes(png)
     assert png_size(SCREENSHOT.read_bytes()) == (width, height) and len(png) > 50_000, len(png)
     print(f"load report opened and checked in {time.monotonic() - started:.1f} s; screenshot {SCREENSHOT.name}")
+
+
+def test_a_report_with_nothing_recorded_loads_with_its_placeholders(browser, tmp_path):
+    report = tmp_path / "empty.html"
+    report.write_text(render({"scenario": {"name": "nothing recorded"}}), encoding="utf-8")
+    severe(browser)
+    browser.get(report.as_uri())
+    assert severe(browser) == []
+    placeholders = browser.execute_script(
+        "return [...document.querySelectorAll('[data-chart]')].map(e => e.dataset.chart + ':' + e.textContent)")
+    assert placeholders == [f"{chart}:no data over time" for chart in CHARTS]
+    assert browser.execute_script("return document.querySelector('.verdict').dataset.verdict") == "none"
