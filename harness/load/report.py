@@ -213,16 +213,24 @@ def _by_request(value: Any) -> str:
                   "by-request", "llnnnnnn")
 
 
+def _mib(value: Any) -> Any:
+    """Bytes as MiB, for a metric whose name says bytes (RSS reads better as 150.0 than as 157,286,400)."""
+    number = _num(value)
+    return None if number is None else round(number / 2**20, 1)
+
+
 def _replicas(value: Any) -> str:
     rows = []
     for replica in _rows(value):
         start, end = _mapping(replica.get("start")), _mapping(replica.get("end"))
         for metric in sorted({*start, *end}, key=str):
-            before, after = _num(start.get(metric)), _num(end.get(metric))
-            change = _fmt(after - before) if before is not None and after is not None else _text(None)
+            shown, unit = (_mib, " MiB") if str(metric).endswith("_bytes") else ((lambda v: v), "")
+            before, after = _num(shown(start.get(metric))), _num(shown(end.get(metric)))
+            change = _fmt(after - before, unit) if before is not None and after is not None else _text(None)
             if before is not None and after is not None and after > before:
                 change = "+" + change
-            rows.append([_text(replica.get("name")), _text(metric), _fmt(start.get(metric)), _fmt(end.get(metric)),
+            rows.append([_text(replica.get("name")), _text(metric), _fmt(before, unit) if before is not None
+                         else _fmt(start.get(metric)), _fmt(after, unit) if after is not None else _fmt(end.get(metric)),
                          change])
     if not rows:
         return NO_DATA

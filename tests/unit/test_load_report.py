@@ -88,6 +88,8 @@ def test_the_model_that_served_and_the_replicas_view_are_shown(result):
         assert shown in html
     replicas = Page(html).body_rows("replicas")
     assert replicas[0] == ["iris-classifier-3-a1b2", "lastmile_predictions_total", "120", "3,061", "+2,941"]
+    assert replicas[1] == ["iris-classifier-3-a1b2", "process_resident_memory_bytes", "143.1 MiB", "154.5 MiB",
+                           "+11.4 MiB"]  # bytes read as MiB
     assert [r[0] for r in Page(html).body_rows("by-request")] == ["predict", "predict (bad input)", "health"]
 
 
