@@ -148,7 +148,7 @@ class LocustRun:
         recent = stats["history"][-3:]
         span = sum(1 for _ in recent)
         totals = stats["totals"]
-        last = recent[-1] if recent else {}
+        last = next((p for p in reversed(stats["history"][-5:]) if p["p99_ms"] is not None), recent[-1] if recent else {})
         return {"elapsed_s": round(now - self.started_at, 1), "requests": totals["requests"],
                 "failures": totals["failures"], "error_ratio": totals["error_ratio"],
                 "p50_ms": totals["p50_ms"], "p95_ms": totals["p95_ms"], "p99_ms": totals["p99_ms"],

@@ -71,7 +71,7 @@ def test_bounds_from_the_command_line_are_validated_again():
 
 
 def test_an_unknown_scenario_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="no load scenario 'nope'.*smoke"):
+    with pytest.raises(ConfigError, match=r"no load scenario 'nope'.*smoke"):
         scenarios.find("nope", ROOT / "scenarios" / "load")
 
 
