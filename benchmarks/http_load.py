@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.load.openloop import Connections, ProtocolError
+from benchmarks.openloop import Connections, ProtocolError
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 RECONNECTS_PER_CONNECTION = 20

@@ -1,4 +1,4 @@
-"""CPU a request of harness.load.openloop's asyncio-streams client against httpx.AsyncClient, same rate, same server.
+"""CPU a request of benchmarks.openloop's asyncio-streams client against httpx.AsyncClient, same rate, same server.
 
     python benchmarks/loadgen_client_cpu.py [--rate 60] [--seconds 10]
 
@@ -22,8 +22,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.openloop import Connections, run_load  # noqa: E402
 from harness.infra.processes import free_port  # noqa: E402
-from harness.load.openloop import Connections, run_load  # noqa: E402
 
 APP = '''
 async def app(scope, receive, send):

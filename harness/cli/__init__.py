@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from harness.cli import deploy, drill, pipeline, stack
+from harness.cli import deploy, drill, load, pipeline, stack
 from harness.cli.context import err, options
 from harness.domain.errors import LastmileError
 
@@ -37,6 +37,7 @@ app.add_typer(pipeline.hook_app, name="hook")
 app.add_typer(deploy.deploy_app, name="deploy")
 app.add_typer(deploy.observe_app, name="observe")
 app.add_typer(drill.drill_app, name="drill")
+app.add_typer(load.load_app, name="load")
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Drill activities for deployment, observation and the stand-ins' lifecycle: load in the background, rollouts
 through the harness's rollout policy, the slowest replica, drifted traffic and an inventory of what is stored.
 
-Load is ``python -m harness.load.openloop`` in a process of its own, bounded by its rate and duration, working in
-``<state_dir>/loads/``: :func:`stop_load` (the drills' rollbacks call it) stops it, it stops itself when its
-duration ends, and one that outlived its drill would break the ``processes`` invariant. What a drill did (its
+Load is Locust in processes of its own (:mod:`harness.load.background`), bounded by its rate, duration and request
+budget, working in ``<state_dir>/loads/<id>/``: :func:`stop_load` (the drills' rollbacks call it) stops it, it
+stops itself when its duration ends, and one that outlived its drill would break the ``processes`` invariant. What a drill did (its
 loads, rollouts, drifted traffic, first inventory) is kept per drill, so the probes judge that drill's own.
 
 Probes whose question only has an answer once the method has run (did the drill's rollouts roll back, did its
@@ -20,9 +20,6 @@ import json
 import logging
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -42,6 +39,7 @@ from harness.domain.records import ArtifactRef, DeploymentSpec, ModelVersion, Re
 from harness.drills.actions import inject
 from harness.drills.catalog import action, probe
 from harness.drills.context import DrillContext, current, harness_for
+from harness.load import background
 from harness.pipeline import drift
 from harness.pipeline import journal as journal_mod
 from harness.pipeline.delivery import policy_of, reference_of
@@ -60,7 +58,7 @@ BROKEN_PREDICTION = "no-such-class"
 @dataclass
 class _Load:
     label: str
-    proc: subprocess.Popen
+    handle: background.BackgroundLoad | None
     folder: Path
     rate: float
     figures: dict[str, Any] | None = None
@@ -92,47 +90,43 @@ def _drill() -> _Did:
 @action
 def start_load(rate: float = 50.0, duration_s: float = 60.0, label: str = "load", timeout_s: float = 5.0,
                warmup_s: float = 2.0, configuration: Configuration = None) -> dict[str, Any]:
-    """Start open-loop load on the stable endpoint's ``/invocations`` in a process of its own
-    (``python -m harness.load.openloop``): ``rate`` requests a second, each one @champion reference row, for at
-    most ``duration_s``; returns after ``warmup_s`` of it. ``stop_load`` ends it and reads its figures."""
+    """Start load on the stable endpoint's ``/invocations`` with Locust in processes of its own
+    (:mod:`harness.load.background`): ``rate`` requests a second, each one @champion reference row, for at
+    most ``duration_s``; returns once its first answers are counted and ``warmup_s`` more passed. ``stop_load``
+    ends it and reads its figures."""
     if not 0 < rate <= MAX_RATE or not 0 < duration_s <= MAX_DURATION_S:
         raise UserError(f"start_load: rate must be in (0, {MAX_RATE:g}] and duration_s in (0, {MAX_DURATION_S:g}]")
     h, did = harness_for(configuration), _drill()
-    if label in did.loads and did.loads[label].proc.poll() is None:
+    if label in did.loads and did.loads[label].handle is not None and did.loads[label].figures is None:
         raise UserError(f"start_load: load {label!r} is running already; stop it first")
     endpoint = h.deployer.status(h.settings.project).endpoint
     if not endpoint:
         raise UserError("start_load: the deployment reports no endpoint", hint="deploy first (`lastmile run`)")
-    folder = h.settings.state_dir / "loads" / f"{current().drill or 'drill'}-{label}-{uuid.uuid4().hex[:6]}"
-    folder.mkdir(parents=True)
-    (folder / "body.json").write_text(json.dumps({"dataframe_records": [dict(_champion_reference(h).rows[0])]}))
-    argv = [sys.executable, "-m", "harness.load.openloop", "--url", endpoint + "/invocations", "--rate", str(rate),
-            "--duration", str(duration_s), "--out", str(folder / "figures.json"), "--body-file",
-            str(folder / "body.json"), "--timeout", str(timeout_s)]
-    with open(folder / "loadgen.log", "wb") as err:
-        proc = subprocess.Popen(argv, cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)
-    load = _Load(label, proc, folder, rate)
+    rows = [dict(_champion_reference(h).rows[0])]
+    handle = background.start(rate, endpoint, h.settings.state_dir, rows, duration_s=duration_s,
+                              timeout_s=timeout_s, name=f"{current().drill or 'drill'}-{label}")
+    load = _Load(label, handle, handle.folder, rate)
     with _lock:
         did.loads[label] = load
         if not _exit_hook:
             _exit_hook.append(atexit.register(_stop_every_load))
         _every_load.append(load)
+    started = handle.wait_started()
     time.sleep(warmup_s)
-    if proc.poll() is not None:
-        raise UserError(f"start_load: the load generator exited ({proc.returncode}): "
-                        f"{(folder / 'loadgen.log').read_text()[-500:]}")
-    log.info("load %s: %g req/s on %s/invocations for at most %g s (pid %s)", label, rate, endpoint, duration_s,
-             proc.pid)
-    return {"label": label, "pid": proc.pid, "url": endpoint + "/invocations", "rate": rate,
-            "duration_s": duration_s}
+    if not started or not handle.running():
+        log_tail = (handle.folder / "locust.log").read_text()[-500:] if (handle.folder / "locust.log").exists() else ""
+        _stop(load)
+        raise UserError(f"start_load: Locust answered nothing within its start: {log_tail}")
+    log.info("load %s: %g req/s on %s/invocations for at most %g s (pids %s)", label, rate, endpoint, duration_s,
+             handle.pids)
+    return {"label": label, "pids": handle.pids, "url": endpoint + "/invocations", "rate": rate,
+            "duration_s": duration_s, "folder": str(handle.folder)}
 
 
 @action
 def stop_load(label: str | None = None, configuration: Configuration = None) -> list[dict[str, Any]]:
-    """Stop the drill's load ``label`` (every one without it), let its requests in flight finish and read its
-    figures: sent, ok, failed, error ratio, answered per second, latency, error kinds. A load stopped before
-    returns its figures again."""
+    """Stop the drill's load ``label`` (every one without it) and read its figures: sent, ok, failed, error
+    ratio, answered per second, latency, error kinds. A load stopped before returns its figures again."""
     did = _drill()
     loads = [did.loads[label]] if label in did.loads else [] if label else list(did.loads.values())
     if label and not loads:
@@ -144,36 +138,34 @@ def _stop(load: _Load) -> dict[str, Any]:
     with _lock:
         if load.figures is not None:
             return load.figures
-        if load.proc.poll() is None:
-            load.proc.send_signal(signal.SIGTERM)
+        assert load.handle is not None
         try:
-            code = load.proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            load.proc.kill()
-            code = load.proc.wait()
-        try:
-            summary = json.loads((load.folder / "figures.json").read_text())
-        except (OSError, ValueError):
-            summary = None
-        load.figures = figures(load.label, load.rate, summary, code, (load.folder / "loadgen.log").read_text())
-        shutil.rmtree(load.folder, ignore_errors=True)
+            result = load.handle.stop()
+        except Exception as exc:  # the figures say the load broke; the drill goes on to its rollbacks
+            log.exception("load %s", load.label)
+            result, why = None, f"{type(exc).__name__}: {exc}"
+        else:
+            why = ""
+        load.figures = figures(load.label, load.rate, result, why)
         if load in _every_load:
             _every_load.remove(load)
-        log.info("load %s: %s", load.label, json.dumps({k: v for k, v in load.figures.items() if k != "failures"}))
+        log.info("load %s: %s (results in %s)", load.label,
+                 json.dumps({k: v for k, v in load.figures.items() if k != "failures"}), load.folder)
         return load.figures
 
 
-def figures(label: str, rate: float, summary: Mapping[str, Any] | None, exit_code: int | None,
-            stderr: str = "") -> dict[str, Any]:
-    """A load's figures as drills judge them, from the load generator's summary (None: it wrote none)."""
-    if summary is None:
-        return {"label": label, "rate": rate, "error": f"no results (exit code {exit_code}): {stderr[-300:]}"}
-    sent, failed, elapsed = summary["sent"], summary["failed"], summary["elapsed_s"]
-    return {"label": label, "rate": rate, "sent": sent, "ok": summary["ok"], "failed": failed,
+def figures(label: str, rate: float, result: Mapping[str, Any] | None, why: str = "") -> dict[str, Any]:
+    """A load's figures as drills judge them, from its result (:mod:`harness.load.background`; None: it has none)."""
+    if result is None or not result.get("totals"):
+        return {"label": label, "rate": rate, "error": f"no results: {why}"}
+    t = result["totals"]
+    sent, failed, elapsed = t["requests"], t["failures"], result["elapsed_s"]
+    return {"label": label, "rate": rate, "sent": sent, "ok": sent - failed, "failed": failed,
             "error_ratio": round(failed / sent, 5) if sent else None,
-            "ok_per_s": round(summary["ok"] / elapsed, 2) if elapsed else 0.0, "elapsed_s": elapsed,
-            "error_kinds": summary["error_kinds"], "latency_ms": summary["latency_ms"],
-            "failures": summary["failures"][:10]}
+            "ok_per_s": round((sent - failed) / elapsed, 2) if elapsed else 0.0, "elapsed_s": elapsed,
+            "stopped_by": result.get("stopped_by"), "error_kinds": result.get("error_kinds", {}),
+            "latency_ms": {"p50": t["p50_ms"], "p95": t["p95_ms"], "p99": t["p99_ms"], "max": t["max_ms"]},
+            "failures": [{"t": f["t"], "at": f["at"], "kind": f["kind"]} for f in result.get("failures_seen", [])][:10]}
 
 
 def judge_load(figures_: Mapping[str, Any], max_error_ratio: float, min_rps: float) -> str:
@@ -193,9 +185,8 @@ def judge_load(figures_: Mapping[str, Any], max_error_ratio: float, min_rps: flo
 
 def _stop_every_load() -> None:
     for load in list(_every_load):
-        if load.proc.poll() is None:
-            load.proc.kill()
-            load.proc.wait()
+        if load.handle is not None:
+            load.handle.kill()
 
 
 @probe

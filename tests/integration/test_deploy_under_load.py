@@ -1,18 +1,15 @@
 """The local deployer under steady load: a rolling update, a killed replica and a self-rolled-back deploy.
 
 One pipeline run (all seven stages) deploys a model behind the deployer's stable endpoint; then each
-test drives ``python -m harness.load.openloop`` as a separate process against that endpoint while it
-changes the deployment, and judges the loadgen's counts.
+test drives Locust in processes of its own (``harness.load.background``) against that endpoint while it
+changes the deployment, and judges the load's counts.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,10 +19,11 @@ import pytest
 from harness.bootstrap import Harness, build
 from harness.config.settings import load_settings
 from harness.domain.records import ArtifactRef, DeploymentSpec, DeploymentStatus, Reference
+from harness.load import background
 from harness.pipeline.delivery import policy_of, reference_of
 from harness.pipeline.rollout import RolloutFailed, roll_out
 from harness.pipeline.runner import Pipeline
-from tests.integration.conftest import ROOT, make_project
+from tests.integration.conftest import make_project
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +40,8 @@ class Deployed:
     name: str
     url: str  # the stable endpoint's /invocations
     spec: DeploymentSpec  # what the pipeline deployed; replace(...) makes the next revision
-    body: Path  # one reference row, as the loadgen's request body
+    endpoint: str  # the stable endpoint's base URL
+    rows: list[dict]  # one reference row, each request's body
 
 
 @pytest.fixture(scope="module")
@@ -58,41 +57,37 @@ def deployed(tmp_path_factory, stack) -> Deployed:
     champion = h.model_registry.by_alias(h.settings.model.name, "champion")
     spec = DeploymentSpec(h.settings.project, ArtifactRef(serving["registry"], serving["repository"],
                                                           serving["digest"]), champion, reference_of(champion))
-    body = repo.parent / "body.json"
-    body.write_text(json.dumps({"dataframe_records": out["reference_rows"][:1]}))
     name = h.settings.project
-    return Deployed(h, name, h.deployer.status(name).endpoint + "/invocations", spec, body)
+    endpoint = h.deployer.status(name).endpoint
+    return Deployed(h, name, endpoint + "/invocations", spec, endpoint, out["reference_rows"][:1])
 
 
 class Load:
-    """``python -m harness.load.openloop`` in its own process; ``stop()`` ends it with SIGTERM and reads its results."""
+    """Locust at a constant rate in processes of its own (``harness.load.background``); ``stop()`` ends it and reads
+    its figures."""
 
-    def __init__(self, url: str, body: Path, out: Path, rate: int = RATE, duration_s: float = 90.0):
-        self.out = out
-        self.stderr = out.with_suffix(".stderr")
-        self.argv = [sys.executable, "-m", "harness.load.openloop", "--url", url, "--rate", str(rate), "--duration",
-                     str(duration_s), "--out", str(out), "--body-file", str(body), "--timeout", "5"]
-        self.proc: subprocess.Popen | None = None
+    def __init__(self, endpoint: str, rows: list[dict], folder: Path, rate: int = RATE, duration_s: float = 90.0):
+        self.endpoint, self.rows, self.folder, self.rate, self.duration_s = endpoint, rows, folder, rate, duration_s
+        self.load: background.BackgroundLoad | None = None
 
     def __enter__(self) -> Load:
-        with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err)
+        self.load = background.start(self.rate, self.endpoint, self.folder, self.rows, duration_s=self.duration_s)
+        assert self.load.wait_started(), (self.load.folder / "locust.log").read_text()[-2000:]
         time.sleep(2.0)  # steady load before the change under test
-        assert self.proc.poll() is None, self.stderr.read_text()
         return self
 
     def stop(self) -> dict:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=20) == 0, self.stderr.read_text()
-        return json.loads(self.out.read_text())
+        assert self.load is not None
+        result = self.load.stop()
+        t = result["totals"]
+        return {"sent": t["requests"], "ok": t["requests"] - t["failures"], "failed": t["failures"],
+                "elapsed_s": result["elapsed_s"], "achieved_rps": t["rps"], "error_kinds": result["error_kinds"],
+                "latency_ms": {"p50": t["p50_ms"], "p95": t["p95_ms"], "p99": t["p99_ms"], "max": t["max_ms"]},
+                "failures": result["failures_seen"]}
 
     def __exit__(self, *_exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.load is not None and self.load.result is None:
+            self.load.kill()
 
 
 def _settled(status: DeploymentStatus) -> bool:
@@ -116,12 +111,12 @@ def _wait_settled(d: Deployed, timeout_s: float = SETTLE_TIMEOUT_S, standby: boo
 def _figures(summary: dict) -> str:
     return (f"sent {summary['sent']} in {summary['elapsed_s']} s ({summary['achieved_rps']} rps), "
             f"failed {summary['failed']} {summary['error_kinds']}, latency {summary['latency_ms']}, "
-            f"send lag {summary['send_lag_ms']}")
+            f"by Locust (closed loop: no send lag to report)")
 
 
 def test_rolling_update_under_steady_load_drops_nothing(deployed, tmp_path):
     before = _wait_settled(deployed)
-    with Load(deployed.url, deployed.body, tmp_path / "rolling.json") as load:
+    with Load(deployed.endpoint, deployed.rows, tmp_path / "rolling") as load:
         began = time.monotonic()
         revision = roll_out(deployed.h.deployer, deployed.spec, policy_of(deployed.h))
         after = _wait_settled(deployed)
@@ -142,7 +137,7 @@ def test_rolling_update_under_steady_load_drops_nothing(deployed, tmp_path):
 def test_a_killed_replica_is_routed_around_and_replaced(deployed, stack, tmp_path, budget):
     before = _wait_settled(deployed, standby=True)
     victim = before.replicas[0]
-    with Load(deployed.url, deployed.body, tmp_path / "kill.json") as load:
+    with Load(deployed.endpoint, deployed.rows, tmp_path / "kill") as load:
         os.kill(victim.pid, signal.SIGKILL)
         killed = time.monotonic()
         while True:
@@ -168,7 +163,7 @@ def test_a_revision_whose_model_does_not_reproduce_is_rolled_back_while_the_old_
     before = _wait_settled(deployed)
     wrong = Reference(deployed.spec.reference.rows, tuple("no-such-class" for _ in deployed.spec.reference.predictions))
     broken = replace(deployed.spec, reference=wrong)
-    with Load(deployed.url, deployed.body, tmp_path / "rollback.json") as load:
+    with Load(deployed.endpoint, deployed.rows, tmp_path / "rollback") as load:
         began = time.monotonic()
         with pytest.raises(RolloutFailed, match="rolled back") as caught:
             roll_out(deployed.h.deployer, broken, policy_of(deployed.h))

@@ -83,27 +83,29 @@ def _sha(data: bytes) -> str:
 
 
 # load --------------------------------------------------------------------------------------------------------
-SUMMARY = {"sent": 400, "ok": 398, "failed": 2, "elapsed_s": 10.0, "error_kinds": {"Timeout": 2},
-           "latency_ms": {"p50": 5.0}, "failures": [{"t": 1.0, "kind": "Timeout"}] * 2}
+RESULT = {"elapsed_s": 10.0, "stopped_by": "signal", "error_kinds": {"HTTP 503": 2},
+          "totals": {"requests": 400, "failures": 2, "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 12.0, "max_ms": 30.0},
+          "failures_seen": [{"t": 1.0, "at": 1e9, "kind": "HTTP 503", "name": "dataframe_records x1"}] * 2}
 
 
 def test_figures_give_the_error_ratio_and_the_answers_a_second():
-    f = sa.figures("load", 40, SUMMARY, 0)
-    assert (f["error_ratio"], f["ok_per_s"], f["failed"]) == (0.005, 39.8, 2)
-    assert sa.figures("load", 40, None, 1, "Traceback...")["error"].startswith("no results (exit code 1)")
+    f = sa.figures("load", 40, RESULT)
+    assert (f["error_ratio"], f["ok_per_s"], f["failed"], f["latency_ms"]["p99"]) == (0.005, 39.8, 2, 12.0)
+    assert f["failures"][0] == {"t": 1.0, "at": 1e9, "kind": "HTTP 503"}
+    assert sa.figures("load", 40, None, "Traceback...")["error"] == "no results: Traceback..."
 
 
 def test_a_load_is_judged_against_its_error_budget_and_its_throughput():
-    f = sa.figures("load", 40, SUMMARY, 0)
+    f = sa.figures("load", 40, RESULT)
     assert sa.judge_load(f, 0.005, 36) == ""
     assert "failed 2 of 400" in sa.judge_load(f, 0.0, 36)
     assert "under 45" in sa.judge_load(f, 0.005, 45)
-    assert "no results" in sa.judge_load(sa.figures("load", 40, None, 1), 0.005, 0)
+    assert "no results" in sa.judge_load(sa.figures("load", 40, None), 0.005, 0)
 
 
 def test_load_ok_holds_before_any_load_and_judges_every_load_that_ended(world):
     assert sa.load_ok() is True
-    sa._drill().loads["load"] = sa._Load("load", None, Path("."), 40, sa.figures("load", 40, SUMMARY, 0))
+    sa._drill().loads["load"] = sa._Load("load", None, Path("."), 40, sa.figures("load", 40, RESULT))
     assert sa.load_ok(max_error_ratio=0.005) is True
     assert sa.load_ok(max_error_ratio=0.0) is False
     assert sa.load_figures()[0]["failed"] == 2

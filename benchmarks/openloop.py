@@ -1,4 +1,6 @@
-"""``python -m harness.load.openloop``: constant-rate, open-loop HTTP load on a prediction endpoint.
+"""``python benchmarks/openloop.py``: constant-rate, open-loop HTTP load on a prediction endpoint; the benchmarks'
+own client (http_load.py, loadgen_client_cpu.py). lastmile's load tests and the drills' load run on Locust
+(harness.load); this stays for the benchmarks that measure a bare client's cost.
 
 Request ``i`` is sent at ``start + i / rate`` whatever the earlier requests are doing, so a slow
 server does not lower the offered rate (the coordinated-omission trap of closed-loop clients).
@@ -257,10 +259,10 @@ def _loop_factory():
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.load.openloop",
+        prog="python benchmarks/openloop.py",
         description="Constant-rate, open-loop HTTP load: single-row JSON POSTs on a fixed timeline; "
                     "results (counts, error kinds, latency percentiles, failure times) as JSON.",
-        epilog="Example: python -m harness.load.openloop --url http://127.0.0.1:8080/invocations --rate 60 "
+        epilog="Example: python benchmarks/openloop.py --url http://127.0.0.1:8080/invocations --rate 60 "
                "--duration 20 --out results.json")
     parser.add_argument("--url", required=True, help="the endpoint to POST to")
     parser.add_argument("--rate", type=float, required=True, help=f"requests per second (at most {MAX_RATE:.0f})")
