@@ -303,7 +303,8 @@ class Deployment:
 
     async def metrics(self) -> list[dict[str, Any]]:
         """Each live replica's ``/metrics`` text (None when it did not answer), followed by the Service's
-        histogram of that replica's answers (``lastmile_service_upstream_duration_seconds``, hop included)."""
+        histogram of that replica's answers (``lastmile_service_upstream_duration_seconds``, hop included; from
+        HAProxy's access log when HAProxy is the Service)."""
         pods = [p for p in self.pods if p.state not in ("draining", "dead")]
 
         async def scrape(pod: Replica) -> dict[str, Any]:
