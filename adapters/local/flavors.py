@@ -122,6 +122,9 @@ class LocalDeployer(DeployerConfig):
 
     flavor: Literal["local"]
     endpoint: str | None = Field(None, description="the controller's admin API; empty means the deployer stand-in")
+    balancer: Literal["haproxy", "python"] = Field(
+        "haproxy", description="what serves the stable endpoint: HAProxy driven by the controller, or the slower "
+                               "in-process Python proxy (benchmarks/stable_endpoint.py compares them)")
     keeps_model_copies: ClassVar[bool] = True
     warm_standby: ClassVar[bool] = True
 

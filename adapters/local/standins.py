@@ -206,6 +206,11 @@ class DeployerStandIn(StandIn):
         self.cfg = cfg
         self.secrets = secrets
         self.sample_store = sample_store
+        # The oke flavor on the oci-local profile runs this controller too and has no choice of balancer.
+        self.balancer = getattr(cfg, "balancer", "haproxy")
+        if self.balancer == "haproxy":
+            self.binary = "haproxy"
+            self.install_hint = "apt-get install haproxy (Debian/Ubuntu), or set ports.deployer.balancer: python"
 
     kube_port: int | None = None
     """With a port, the controller also serves its Kubernetes API front door (route ``kubeapi``), accepting the
@@ -229,7 +234,7 @@ class DeployerStandIn(StandIn):
                    "--state-dir", str(self.home),
                    "--token-sha256-file", str(self.home / "token.sha256"), "--name", self.deployment,
                    "--replicas", str(cfg.replicas), "--max-surge", str(cfg.max_surge),
-                   "--max-unavailable", str(cfg.max_unavailable)]
+                   "--max-unavailable", str(cfg.max_unavailable), "--balancer", self.balancer]
         if "faults" in endpoints.urls:
             command += ["--fault-proxy", endpoints["faults"]]
         if self.kube_port:

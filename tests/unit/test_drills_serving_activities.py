@@ -281,6 +281,7 @@ def test_a_replicas_last_words_are_the_error_of_its_last_json_line(tmp_path):
 class _Deployment:
     def __init__(self, pods: list[Replica]):
         self.pods = pods
+        self.current = None
 
     def routable(self) -> list[Replica]:
         return [p for p in self.pods if p.routable]

@@ -1,7 +1,9 @@
 """``python -m adapters.local.deployer``: the deployment controller with its admin API and its Service.
 
 The admin API (``--port``) changes state, so every call but ``/healthz`` needs the bearer token whose
-SHA-256 (hex) is in ``--token-sha256-file``; the token itself stays in the secret store. The Service (``--service-port``) is the deployment's stable endpoint.
+SHA-256 (hex) is in ``--token-sha256-file``; the token itself stays in the secret store. The Service
+(``--service-port``) is the deployment's stable endpoint: HAProxy driven by the controller (:mod:`.haproxy`), or
+with ``--balancer python`` the in-process proxy (:mod:`.proxy`), the slower alternative kept for comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.local.deployer.controller import Deployment, NoPreviousRevision
+from adapters.local.deployer.haproxy import HaproxyError, HaproxyService
 from adapters.local.deployer.proxy import ServiceProxy
 from adapters.local.deployer.replicas import RevisionSpec
 from adapters.local.deployer.routes import ReplicaRoutes
@@ -109,13 +112,23 @@ async def serve(args: argparse.Namespace) -> None:
                             ReplicaRoutes(args.fault_proxy))
     token_sha256 = Path(args.token_sha256_file).read_text().strip()
     service_url = args.service_url or f"http://127.0.0.1:{args.service_port}"
-    proxy = ServiceProxy(deployment)
     servers = [
         uvicorn.Server(uvicorn.Config(admin_app(deployment, token_sha256, service_url), host="127.0.0.1", port=args.port,
                                       log_level="warning", lifespan="off")),
-        uvicorn.Server(uvicorn.Config(proxy, host="127.0.0.1", port=args.service_port, log_level="warning",
-                                      access_log=False)),
     ]
+    service: HaproxyService | ServiceProxy
+    if args.balancer == "haproxy":
+        service = HaproxyService(Path(args.state_dir), args.service_port)
+        try:
+            await service.start()
+        except HaproxyError as exc:
+            await service.aclose()
+            raise SystemExit(f"error: {exc}") from None
+        deployment.service = service
+    else:
+        service = ServiceProxy(deployment)
+        servers.append(uvicorn.Server(uvicorn.Config(service, host="127.0.0.1", port=args.service_port,
+                                                     log_level="warning", access_log=False)))
     if args.kube_port:
         servers.append(uvicorn.Server(uvicorn.Config(kube_front_door(args, deployment, token_sha256, service_url),
                                                      host="127.0.0.1", port=args.kube_port, log_level="warning",
@@ -135,7 +148,7 @@ async def serve(args: argparse.Namespace) -> None:
     reconciler.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await deployment.shutdown()
-    await proxy.aclose()
+    await service.aclose()
 
 
 def main() -> None:
@@ -150,6 +163,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--max-surge", type=int, default=1)
     parser.add_argument("--max-unavailable", type=int, default=0)
+    parser.add_argument("--balancer", choices=("haproxy", "python"), default="haproxy",
+                        help="what serves the stable endpoint: HAProxy (default) or the in-process Python proxy")
     parser.add_argument("--kube-port", type=int, help="serve the Kubernetes API front door (kubeapi.py) on this port")
     parser.add_argument("--bundles-dir", help="where serving bundles are, by digest (the front door's images)")
     parser.add_argument("--oke-token-verifier", help="the OCI API stand-in: accept OKE tokens it verifies")

@@ -23,7 +23,7 @@ import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -53,6 +53,25 @@ class NoPreviousRevision(Exception):
     pass
 
 
+class Service(Protocol):
+    """The data path of the stable endpoint, as the controller sees it: told which replicas take traffic, asked
+    how many requests a retiring one still answers."""
+
+    async def sync(self, pods: list[Replica], routable: list[Replica]) -> None: ...
+
+    async def inflight(self, pod: Replica) -> int: ...
+
+
+class InProcessService:
+    """A Service that reads the deployment on every request (:class:`.proxy.ServiceProxy`): nothing to push."""
+
+    async def sync(self, pods: list[Replica], routable: list[Replica]) -> None:
+        pass
+
+    async def inflight(self, pod: Replica) -> int:
+        return pod.inflight
+
+
 class Deployment:
     """One named deployment: its revisions, its replicas and the reconcile loop that keeps them."""
 
@@ -77,6 +96,7 @@ class Deployment:
         self._standby_retry_at = 0.0
         self._client = httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S)
         self.routes = routes or ReplicaRoutes(None)
+        self.service: Service = InProcessService()
         self._load()
 
     # desired state ------------------------------------------------------------------------------
@@ -190,19 +210,26 @@ class Deployment:
     async def _retire(self, pod: Replica) -> None:
         """Take a replica out of rotation, let in-flight requests finish, then stop it."""
         pod.state = "draining"
+        await self.publish()
         end = time.monotonic() + DRAIN_TIMEOUT_S
-        while pod.inflight and time.monotonic() < end:
+        while await self.service.inflight(pod) and time.monotonic() < end:
             await asyncio.sleep(0.05)
         await stop(pod.proc)
         if pod in self.pods:
             self.pods.remove(pod)
+        await self.publish()
         await self.routes.forget(pod)
+
+    async def publish(self) -> None:
+        """Tell the Service which replicas take traffic now."""
+        await self.service.sync(list(self.pods), self.routable())
 
     async def reconcile_forever(self) -> None:
         while True:
             self._exited.clear()
             try:
                 await self._reconcile()
+                await self.publish()
             except Exception:  # keep supervising whatever one probe did
                 log.exception("reconcile failed")
             with contextlib.suppress(asyncio.TimeoutError):
@@ -276,7 +303,8 @@ class Deployment:
 
     async def metrics(self) -> list[dict[str, Any]]:
         """Each live replica's ``/metrics`` text (None when it did not answer), followed by the Service's
-        histogram of that replica's answers (``lastmile_service_upstream_duration_seconds``, hop included)."""
+        histogram of that replica's answers (``lastmile_service_upstream_duration_seconds``, hop included; from
+        HAProxy's access log when HAProxy is the Service)."""
         pods = [p for p in self.pods if p.state not in ("draining", "dead")]
 
         async def scrape(pod: Replica) -> dict[str, Any]:

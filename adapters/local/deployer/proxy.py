@@ -9,12 +9,20 @@ controller noticed would wait until the client gave up. Every route of the servi
 rows, so sending a request again is safe (a sampled prediction line may be written twice).
 
 For each replica the Service times every answer, the hop included (:mod:`.upstream`).
+
+The path goes to the replica as it came (``raw_path``: never decoded, so ``/metrics%23x`` is not ``/metrics``). A
+body is read only up to the replicas' limit (``LASTMILE_SERVING_MAX_BODY_BYTES`` of the revision, else the serving
+app's default); above it the Service answers 413 as a replica would, without reading the rest.
+
+This is the slower alternative to HAProxy (:mod:`.haproxy`), kept so that ``benchmarks/stable_endpoint.py`` can
+compare them; ``--balancer python`` selects it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 
 import httpx
@@ -30,6 +38,8 @@ _UNREACHED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteError, httpx.
 _ANSWERING = ("ready", "draining")
 """A replica in any other state failed its probe or exited: what waits on it is sent elsewhere (a draining one
 is alive and finishes what it has)."""
+MAX_BODY_BYTES = 1024 * 1024
+"""The serving app's default ``max_body_bytes`` (the deployables and the adapters share no code)."""
 WATCH_S = 0.1
 """How often a request waiting on a replica looks at that replica's state."""
 
@@ -51,16 +61,17 @@ class ServiceProxy:
             return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":  # the client left before its body arrived: nothing to forward
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        path = scope["path"] + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
-        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.decode().lower() not in _HOP]
+        limit = self._body_limit()
+        body = await _read_body(scope, receive, limit)
+        if body is None:  # the client left before its body arrived: nothing to forward
+            return
+        if len(body) > limit:
+            await _too_large(send, limit)
+            return
+        raw = scope.get("raw_path") or scope["path"].encode()
+        path = (raw + (b"?" + scope["query_string"] if scope["query_string"] else b"")).decode("latin-1")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+                   if k.decode("latin-1").lower() not in _HOP]
         tried: set[str] = set()
         for _ in range(2):
             pods = [p for p in self.deployment.routable() if p.name not in tried]
@@ -88,6 +99,13 @@ class ServiceProxy:
                     "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")]})
         await send({"type": "http.response.body", "body": b'{"error": "no ready replica"}'})
 
+    def _body_limit(self) -> int:
+        current = self.deployment.current
+        try:
+            return int(current.env.get("LASTMILE_SERVING_MAX_BODY_BYTES", MAX_BODY_BYTES)) if current else MAX_BODY_BYTES
+        except ValueError:
+            return MAX_BODY_BYTES
+
     async def _exchange(self, pod: Replica, method: str, url: str, headers: list, body: bytes) -> httpx.Response:
         """The replica's answer; :class:`_Abandoned` when it stops being ready before answering."""
         request = asyncio.ensure_future(self._client.request(method, url, headers=headers, content=body))
@@ -105,6 +123,34 @@ class ServiceProxy:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def _read_body(scope, receive, limit: int) -> bytes | None:
+    """The request's body, or its first ``limit + 1`` bytes when it is larger (by Content-Length or by what
+    arrives): enough to know it is too large. None when the client left first."""
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limit:
+        return b"\0" * (limit + 1)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit or not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _too_large(send, limit: int) -> None:
+    """What a replica answers to a body above its limit (serving's middleware)."""
+    payload = json.dumps({"error_code": "PAYLOAD_TOO_LARGE",
+                          "message": f"the request body is larger than the limit of {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _settled(task: asyncio.Future) -> None:

@@ -1,7 +1,8 @@
 """What the Service measures for each replica: the time from sending a request to it until its whole answer is back.
 
 A replica's own ``/metrics`` time the request inside its server; a slow network hop between the Service and that
-replica (a fault-proxy toxic on its route, a congested node) does not show there. The Service's histogram does,
+replica (a fault-proxy toxic on its route, a congested node) does not show there. The Service's histogram does
+(fed by HAProxy's access log, :mod:`.haproxy`, at its millisecond resolution; or timed by the Python proxy),
 and the controller appends it to the replica's own exposition text (``GET /deployments/{name}/metrics``), so
 observation reads both through the same Deployer port call.
 """
