@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make e2e`: stand-ins up, the seven stages (forced, so every stage runs), the deployed champion
-# answering on its stable endpoint, and a teardown unless KEEP=1.
+# answering on its stable endpoint, the smoke load scenario (every request format, its SLO gates) on that
+# endpoint, and a teardown unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LM=.venv/bin/lastmile
@@ -24,4 +25,5 @@ row='{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_leng
 answer=$(.venv/bin/python -c 'import sys, httpx; r = httpx.post(sys.argv[1] + "/invocations", content=sys.argv[2], headers={"content-type": "application/json"}, timeout=10); r.raise_for_status(); print(r.text)' "$endpoint" "$row")
 echo "e2e: POST $endpoint/invocations $row"
 echo "e2e: -> $answer"
-echo "e2e: seven stages and a deployed champion in ${SECONDS} s"
+$LM load run smoke
+echo "e2e: seven stages, a deployed champion and its smoke load in ${SECONDS} s"
