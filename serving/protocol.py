@@ -14,7 +14,7 @@ import io
 import json
 from typing import Any
 
-from serving.schema import InputError, Schema
+from serving.schema import InputError, Schema, numbers_only
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -121,6 +121,10 @@ def _split_rows(payload: Any, schema: Schema, reject_unknown: bool) -> list[list
     if type(data) is not list:
         raise InputError(f"'dataframe_split'.'data' must be a list of rows, got {_kind(data)}")
     positions = schema.positions_of(columns, reject_unknown, "'dataframe_split'")
+    if schema.floats_only and None not in positions and numbers_only(data, len(columns)):
+        if positions == list(range(len(columns))):
+            return data
+        return [[values[position] for position in positions] for values in data]
     rows = []
     for i, values in enumerate(data):
         where = f"'dataframe_split'.'data'[{i}]"
