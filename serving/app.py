@@ -112,6 +112,11 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
     return app
 
 
+def app_from_env() -> FastAPI:
+    """``create_app(Settings.from_env())``: what each worker process of ``python -m serving --workers N`` serves."""
+    return create_app(Settings.from_env())
+
+
 def _add_routes(app: FastAPI, settings: Settings, state: ServingState, metrics: ServingMetrics,
                 scoring: Scoring) -> None:
     """The scoring routes come first: the router tries routes in order. The request middleware answers their POSTs
