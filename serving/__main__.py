@@ -13,6 +13,7 @@ a replica: its output goes to ``log``, ``env`` (the replica's name, its predicti
 before that line ends it quietly.
 
 uvicorn uses httptools and uvloop when they are installed (both are faster), its pure-Python defaults otherwise.
+Its proxy-headers layer is off: nothing here reads the client address, and it cost a layer per request.
 The garbage collector is off from uvicorn's import until the first model load returns: both only allocate objects
 that live as long as the process, and collecting over them costs about a tenth of the start.
 
@@ -159,7 +160,7 @@ def _serve(settings: Settings, loader: Callable, host: str, port: int) -> None:
     print(f"serving: uvicorn on {host}:{port}, http={options['http']}, loop={options['loop']}",
           file=sys.stderr, flush=True)
     app = create_app(settings, loader=loader)
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=False,
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, proxy_headers=False,
                 log_config=uvicorn_log_config(settings.log_level, {"replica": settings.replica}),
                 http=options["http"], loop=options["loop"])
 
@@ -180,7 +181,7 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> in
     print(f"serving: uvicorn on {host}:{port}, {workers} workers, http={options['http']}, loop={options['loop']}",
           file=sys.stderr, flush=True)
     config = uvicorn.Config("serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                            access_log=False, log_config=uvicorn_log_config(settings.log_level,
+                            access_log=False, proxy_headers=False, log_config=uvicorn_log_config(settings.log_level,
                                                                             {"replica": settings.replica}),
                             http=options["http"], loop=options["loop"])
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
