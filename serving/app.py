@@ -2,7 +2,8 @@
 
 Endpoints: ``/health`` (alive), ``/ready`` (model loaded and answering), ``/invocations`` (MLflow's scoring
 protocol, so clients of ``mlflow models serve`` work unchanged), ``/predict`` (typed rows, predictions and
-class probabilities), ``/version`` and ``/metrics`` (Prometheus).
+class probabilities), ``/version``, ``/metrics`` (Prometheus) and ``/openapi.json`` (with the scoring routes'
+request bodies and error answers, see :mod:`serving.openapi`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
 
-from serving import logs
+from serving import logs, openapi
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import ServingMetrics
 from serving.middleware import INTERNAL_ERROR, QuietStartupFailure, RequestMiddleware
@@ -29,7 +30,7 @@ from serving.scoring import Scoring, ServingState, error
 from serving.settings import Settings
 
 JSON = "application/json"
-ROUTES = frozenset({"/health", "/ping", "/ready", "/version", "/metrics", "/invocations", "/predict"})
+ROUTES = frozenset({"/health", "/ping", "/ready", "/version", "/metrics", "/openapi.json", "/invocations", "/predict"})
 Loader = Callable[[Settings], ServedModel]
 logger = logging.getLogger(logs.LOGGER_NAME)
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -105,6 +106,7 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
     app.state.settings = settings
     scoring = Scoring(settings, state, metrics)
     _add_routes(app, settings, state, metrics, scoring)
+    openapi.install(app, lambda: state.model.schema if state.model is not None else None)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, routes=ROUTES,
                        answers=scoring.routes())
     app.add_middleware(QuietStartupFailure, logged=lambda: state.failed_for_good)
