@@ -24,6 +24,8 @@ _SUPPORTED_TYPES = f"{JSON!r} or {CSV!r}"
 
 def media_type(content_type: str | None, allowed: tuple[str, ...]) -> str:
     """The bare media type of a Content-Type header, checked as MLflow checks it (UTF-8 only, no other parameter)."""
+    if content_type in allowed:
+        return content_type
     if not content_type:
         raise InputError(f"missing Content-Type header; send {_SUPPORTED_TYPES if len(allowed) > 1 else allowed[0]!r}",
                          415, "UNSUPPORTED_MEDIA_TYPE")
