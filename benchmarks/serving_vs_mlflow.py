@@ -103,7 +103,8 @@ def make_servers(root: Path, uri: str, args: argparse.Namespace) -> dict[str, Se
                "naive": server("naive", [sys.executable, str(NAIVE_APP), uri, "--host", "127.0.0.1"], root)}
     for workers in args.workers:
         servers[_ours(workers)] = server(
-            _ours(workers), [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--workers", str(workers)], REPO,
+            _ours(workers), [sys.executable, "-m", "serving", "--host", "127.0.0.1",
+                             *(["--workers", str(workers)] if workers > 1 else [])], REPO,
             {"LASTMILE_SERVING_MODEL_URI": uri, "LASTMILE_SERVING_REPLICA": "benchmark"})
     return servers
 
