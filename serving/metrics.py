@@ -54,8 +54,8 @@ class ServingMetrics:
         if len(predictions) == 1:
             self._child(self.predictions, str(predictions[0])).inc()
             return
-        for label, count in Tally(map(str, predictions)).items():
-            self._child(self.predictions, label).inc(count)
+        for label, count in Tally(predictions).items():
+            self._child(self.predictions, str(label)).inc(count)
 
     def _child(self, counter: Counter, label: str) -> Counter:
         """``counter.labels(label)``, looked up once (``labels`` costs a lock and a validation per call)."""
