@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from serving.logs import LOGGER_NAME, request_id
 from serving.metrics import ServingMetrics
@@ -44,13 +44,15 @@ class RequestMiddleware:
         self.routes = routes
         self.answers = dict(answers or {})
         self.logger = logging.getLogger(LOGGER_NAME)
+        self._new_request_id = _request_ids().__next__
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid, content_type, content_length = _read_headers(scope["headers"])
+        given_id, content_type, content_length = _read_headers(scope["headers"])
+        rid = given_id or self._new_request_id()
         token = request_id.set(rid)
         status = 500
         rid_header = (b"x-request-id", rid.encode("ascii"))
@@ -107,17 +109,14 @@ class RequestMiddleware:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _request_ids():
+def _request_ids() -> Iterator[str]:
     """32 hex digits: 16 random per process, then a counter; unique without a system call per request (uuid4)."""
     prefix = os.urandom(8).hex()
     return (f"{prefix}{n:016x}" for n in itertools.count())
 
 
-_new_request_id = _request_ids().__next__
-
-
-def _read_headers(headers) -> tuple[str, str | None, int | None]:
-    """The request id (the client's when it is safe to echo, else a new one), Content-Type and Content-Length."""
+def _read_headers(headers) -> tuple[str | None, str | None, int | None]:
+    """The client's request id when it is safe to echo, Content-Type and Content-Length."""
     rid: str | None = None
     content_type: str | None = None
     content_length: int | None = None
@@ -132,7 +131,7 @@ def _read_headers(headers) -> tuple[str, str | None, int | None]:
         elif name == b"x-request-id" and rid is None:
             candidate = value.decode("latin-1")
             rid = candidate if _VALID_REQUEST_ID.fullmatch(candidate) else ""
-    return rid or _new_request_id(), content_type, content_length
+    return rid or None, content_type, content_length
 
 
 async def _answer(answer: Answerer, body: bytes, content_type: str | None, send, rid_header, logger) -> int:
