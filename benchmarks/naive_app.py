@@ -5,8 +5,8 @@
 A contender of ``benchmarks/serving_vs_mlflow.py``, written as the FastAPI and MLflow documentation lead one to
 write it, not as a strawman: the scikit-learn flavor (a plain ``predict``, without pyfunc's schema enforcement,
 which costs about 0.8 ms a call), an ``async`` endpoint (no thread hop), a pydantic model of MLflow's
-``dataframe_split`` payload, and uvicorn's defaults (httptools and uvloop when installed, its access log on, as
-``python -m serving`` writes one log line per request too). Only ``/invocations`` with ``dataframe_split``.
+``dataframe_split`` payload, and uvicorn's defaults (httptools and uvloop when installed; its access log on, a line
+per request, one or two percent of this app's time). Only ``/invocations`` with ``dataframe_split``.
 """
 
 from __future__ import annotations
