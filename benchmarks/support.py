@@ -2,7 +2,8 @@
 
 ``python benchmarks/support.py register ROOT [--download DIR]`` trains iris (StandardScaler + DecisionTreeClassifier,
 depth 3), logs it with skops and pinned pip requirements to ``sqlite:///ROOT/mlflow.db`` as version 1 of ``iris``,
-optionally downloads that version to DIR with the ``version.json`` a deployer writes, and prints a JSON summary.
+optionally downloads that version to DIR with the ``version.json`` a deployer writes, and prints a JSON summary
+(the columns, one row, a batch of 100 rows drawn from iris).
 The benchmarks call it through :func:`register_iris` so that their own process never imports MLflow.
 """
 
@@ -46,6 +47,16 @@ def register_iris(root: Path, download: Path | None = None, timeout: float = 300
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def answers(url: str, body: bytes | None) -> bool:
+    """Whether ``url`` answers 200 to a POST of ``body`` (a GET without one) within 2 s."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 class ServerProcess:
     """A server started in its own process group, so that stopping it also stops whatever it spawned.
 
@@ -77,13 +88,8 @@ class ServerProcess:
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
-            request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=2) as answer:
-                    if answer.status == 200:
-                        return time.monotonic() - started
-            except (urllib.error.URLError, OSError):
-                pass
+            if answers(self.url, body):
+                return time.monotonic() - started
             time.sleep(0.05)
         raise TimeoutError(f"{self.name} did not answer {self.url} within {timeout:.0f} s\n{self.log_tail()}")
 
@@ -156,7 +162,8 @@ def _register(root: Path, download: Path | None) -> dict:
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
     version = str(info.registered_model_version)
     summary = {"name": MODEL_NAME, "version": version, "columns": list(features.columns),
-               "row": features.iloc[0].tolist(), "tracking_uri": mlflow.get_tracking_uri()}
+               "row": features.iloc[0].tolist(), "batch": features.sample(100, random_state=0).to_numpy().tolist(),
+               "tracking_uri": mlflow.get_tracking_uri()}
     if download is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from adapters.local.deployer.client import download_model_version  # what the deployer does

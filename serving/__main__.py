@@ -1,4 +1,10 @@
-"""``python -m serving --host 127.0.0.1 --port 8080``: one uvicorn worker serving ``create_app(Settings.from_env())``.
+"""``python -m serving --host 127.0.0.1 --port 8080``: uvicorn serving ``create_app(Settings.from_env())``.
+
+One worker process by default. ``--workers N`` runs N uvicorn worker processes on the one port (uvicorn's own
+supervisor: the kernel spreads connections over them), for a machine with more cores than one replica needs to
+share: each worker imports and loads the model itself (N times the memory, and the start of the slowest), and
+keeps its own metrics, so ``/metrics`` shows the worker that answered. A worker that dies is replaced; one whose
+model cannot load stops them all, with the exit code below.
 
 ``python -m serving --standby`` is a warm spare for a deployer: it imports everything and loads the model, prints
 ``warm`` on stdout, then waits for one JSON line on stdin, ``{"port": N, "log": PATH, "env": {...}}``, which makes it
@@ -7,6 +13,7 @@ a replica: its output goes to ``log``, ``env`` (the replica's name, its predicti
 before that line ends it quietly.
 
 uvicorn uses httptools and uvloop when they are installed (both are faster), its pure-Python defaults otherwise.
+Its proxy-headers layer is off: nothing here reads the client address, and it cost a layer per request.
 The garbage collector is off from uvicorn's import until the first model load returns: both only allocate objects
 that live as long as the process, and collecting over them costs about a tenth of the start.
 
@@ -58,15 +65,21 @@ def main(argv: list[str] | None = None) -> int:
                                             "set, or --standby). Variables: see serving/settings.py.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing the port, each with its own copy of the model (default 1)")
     parser.add_argument("--standby", action="store_true",
                         help="load the model, print 'warm', then take the port and the rest from a JSON line on stdin")
     args = parser.parse_args(argv)
+    if args.workers < 1 or (args.standby and args.workers > 1):
+        parser.error("--workers must be at least 1, and 1 with --standby (a standby holds one loaded model)")
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"serving: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
 
+    if args.workers > 1:
+        return _serve_workers(settings, args.host, args.port, args.workers)
     gc.disable()
     from serving.model import load_model
 
@@ -147,9 +160,34 @@ def _serve(settings: Settings, loader: Callable, host: str, port: int) -> None:
     print(f"serving: uvicorn on {host}:{port}, http={options['http']}, loop={options['loop']}",
           file=sys.stderr, flush=True)
     app = create_app(settings, loader=loader)
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=False,
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, proxy_headers=False,
                 log_config=uvicorn_log_config(settings.log_level, {"replica": settings.replica}),
                 http=options["http"], loop=options["loop"])
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+    """``workers`` uvicorn processes, each building the app from the environment (:func:`serving.app.app_from_env`).
+
+    uvicorn's own ``run`` exits 0 when a worker fails its startup; this one exits ``EXIT_LOAD_FAILED`` then, as
+    one worker would.
+    """
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from serving.logs import uvicorn_log_config
+
+    options = server_options()
+    print(f"serving: uvicorn on {host}:{port}, {workers} workers, http={options['http']}, loop={options['loop']}",
+          file=sys.stderr, flush=True)
+    config = uvicorn.Config("serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                            access_log=False, proxy_headers=False, log_config=uvicorn_log_config(settings.log_level,
+                                                                            {"replica": settings.replica}),
+                            http=options["http"], loop=options["loop"])
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+    return EXIT_LOAD_FAILED if failed else 0
 
 
 if __name__ == "__main__":

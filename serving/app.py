@@ -2,7 +2,8 @@
 
 Endpoints: ``/health`` (alive), ``/ready`` (model loaded and answering), ``/invocations`` (MLflow's scoring
 protocol, so clients of ``mlflow models serve`` work unchanged), ``/predict`` (typed rows, predictions and
-class probabilities), ``/version`` and ``/metrics`` (Prometheus).
+class probabilities), ``/version``, ``/metrics`` (Prometheus) and ``/openapi.json`` (with the scoring routes'
+request bodies and error answers, see :mod:`serving.openapi`).
 """
 
 from __future__ import annotations
@@ -11,63 +12,29 @@ import asyncio
 import gc
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
 
-from serving import logs
-from serving.coalesce import Coalescer
+from serving import logs, openapi
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.metrics import ServingMetrics
-from serving.middleware import QuietStartupFailure, RequestMiddleware
+from serving.middleware import INTERNAL_ERROR, QuietStartupFailure, RequestMiddleware
 from serving.model import ModelLoadError, ModelRejected, ServedModel, load_failure_fields, load_model
-from serving.prediction_log import PredictionSampler, open_sampler
-from serving.protocol import parse_invocations, parse_predict
+from serving.prediction_log import open_sampler
 from serving.schema import InputError
+from serving.scoring import Scoring, ServingState, error
 from serving.settings import Settings
 
 JSON = "application/json"
-ROUTES = frozenset({"/health", "/ping", "/ready", "/version", "/metrics", "/invocations", "/predict"})
+ROUTES = frozenset({"/health", "/ping", "/ready", "/version", "/metrics", "/openapi.json", "/invocations", "/predict"})
 Loader = Callable[[Settings], ServedModel]
 logger = logging.getLogger(logs.LOGGER_NAME)
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 """FastAPI's native OpenTelemetry is off: metrics are Prometheus, logs are JSON lines, and its per-request check costs."""
-
-
-async def _not_loaded(_rows: list[list]) -> list:
-    raise RuntimeError("no model is loaded")
-
-
-@dataclass
-class ServingState:
-    """What the lifespan loaded: the model, how to call it, and why it is missing when it is."""
-
-    model: ServedModel | None = None
-    load_error: str = "the model is not loaded yet"
-    failed_for_good: bool = False
-    predict: Callable[[list[list]], Awaitable[list]] = _not_loaded
-    predict_with_proba: Callable[[list[list]], Awaitable[list]] = _not_loaded
-    sampler: PredictionSampler | None = None
-
-    def install(self, model: ServedModel, settings: Settings, sampler: PredictionSampler | None) -> None:
-        """Serve ``model``: its prediction calls (merged or direct) and the sampler of its predictions."""
-        if settings.coalesce:
-            self.predict, self.predict_with_proba = Coalescer(model.predict), Coalescer(model.predict_with_proba)
-        else:
-            self.predict, self.predict_with_proba = _direct(model.predict), _direct(model.predict_with_proba)
-        self.sampler = sampler
-        self.model = model
-
-    def close(self) -> None:
-        """Close the prediction sinks (bounded) and the model."""
-        if self.sampler is not None:
-            self.sampler.close()
-        if self.model is not None:
-            self.model.close()
 
 
 def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
@@ -137,49 +104,36 @@ def create_app(settings: Settings, loader: Loader = load_model) -> FastAPI:
     app.state.serving = state
     app.state.metrics = metrics
     app.state.settings = settings
-    _add_routes(app, settings, state, metrics)
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, routes=ROUTES)
+    scoring = Scoring(settings, state, metrics)
+    _add_routes(app, settings, state, metrics, scoring)
+    openapi.install(app, lambda: state.model.schema if state.model is not None else None)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, routes=ROUTES,
+                       answers=scoring.routes())
     app.add_middleware(QuietStartupFailure, logged=lambda: state.failed_for_good)
     app.add_exception_handler(Exception, _internal_error)
     return app
 
 
-def _add_routes(app: FastAPI, settings: Settings, state: ServingState, metrics: ServingMetrics) -> None:
-    """The scoring routes come first: the router tries routes in order, and they are the hot path."""
+def app_from_env() -> FastAPI:
+    """``create_app(Settings.from_env())``: what each worker process of ``python -m serving --workers N`` serves."""
+    return create_app(Settings.from_env())
+
+
+def _add_routes(app: FastAPI, settings: Settings, state: ServingState, metrics: ServingMetrics,
+                scoring: Scoring) -> None:
+    """The scoring routes come first: the router tries routes in order. The request middleware answers their POSTs
+    itself (see :mod:`serving.scoring`); these declarations document them and answer other methods."""
     alive = json.dumps({"status": "alive"}).encode()
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        model = state.model
-        if model is None:
-            return _error(503, "NOT_READY", state.load_error)
-        try:
-            rows = parse_invocations(await request.body(), request.headers.get("content-type"), model.schema,
-                                     settings.reject_unknown_columns)
-            predictions = await state.predict(rows)
-        except InputError as exc:
-            return _error(exc.status, exc.error_code, exc.message)
-        metrics.count_predictions("/invocations", predictions, bool(model.class_keys))
-        if state.sampler is not None:
-            state.sampler.record(logs.request_id.get(), "/invocations", rows, predictions)
-        return Response(json.dumps({"predictions": predictions}), media_type=JSON)
+        status, payload = await scoring.invocations(await request.body(), request.headers.get("content-type"))
+        return Response(payload, status, media_type=JSON)
 
     @app.post("/predict")
     async def predict(request: Request) -> Response:
-        model = state.model
-        if model is None:
-            return _error(503, "NOT_READY", state.load_error)
-        try:
-            rows = parse_predict(await request.body(), request.headers.get("content-type"), model.schema)
-            outputs = await state.predict_with_proba(rows)
-        except InputError as exc:
-            return _error(exc.status, exc.error_code, exc.message)
-        predictions = [prediction for prediction, _ in outputs]
-        probabilities = [proba for _, proba in outputs] if model.has_proba else None
-        metrics.count_predictions("/predict", predictions, bool(model.class_keys))
-        if state.sampler is not None:
-            state.sampler.record(logs.request_id.get(), "/predict", rows, predictions, probabilities)
-        return _json({"predictions": predictions, "probabilities": probabilities, "model_version": model.version})
+        status, payload = await scoring.predict(await request.body(), request.headers.get("content-type"))
+        return Response(payload, status, media_type=JSON)
 
     @app.get("/health")
     @app.get("/ping")
@@ -214,23 +168,16 @@ def _add_routes(app: FastAPI, settings: Settings, state: ServingState, metrics: 
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
-def _direct(call: Callable[[list[list]], list]) -> Callable[[list[list]], Awaitable[list]]:
-    async def run(rows: list[list]) -> list:
-        return call(rows)
-    return run
-
-
 def _json(payload: dict, status: int = 200) -> Response:
     return Response(json.dumps(payload), status_code=status, media_type=JSON)
 
 
 def _error(status: int, error_code: str, message: str) -> Response:
     """MLflow's error body, ``{"error_code", "message"}``, for every refusal."""
-    logger.info("request refused", extra={"fields": {"status": status, "error_code": error_code,
-                                                     "error": message[:500]}})
-    return _json({"error_code": error_code, "message": message}, status)
+    status, body = error(status, error_code, message)
+    return Response(body, status_code=status, media_type=JSON)
 
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     logger.error("unhandled error", exc_info=exc)
-    return _json({"error_code": "INTERNAL_ERROR", "message": "internal error; see the server log"}, 500)
+    return Response(INTERNAL_ERROR, status_code=500, media_type=JSON)

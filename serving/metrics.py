@@ -35,6 +35,7 @@ class ServingMetrics:
         self.samples_dropped = Counter("lastmile_serving_samples_dropped_total", "Sampled prediction lines given up "
                                        "(buffer full, or left at shutdown)", registry=self.registry)
         self._children: dict[tuple, tuple] = {}
+        self._counters: dict[tuple, Counter] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -47,14 +48,22 @@ class ServingMetrics:
 
     def count_predictions(self, route: str, predictions: list, classified: bool) -> None:
         """Count rows; by class too when the model is a classifier (a regressor's values would be unbounded)."""
-        self.rows.labels(route).inc(len(predictions))
+        self._child(self.rows, route).inc(len(predictions))
         if not classified:
             return
         if len(predictions) == 1:
-            self.predictions.labels(str(predictions[0])).inc()
+            self._child(self.predictions, str(predictions[0])).inc()
             return
-        for label, count in Tally(map(str, predictions)).items():
-            self.predictions.labels(label).inc(count)
+        for label, count in Tally(predictions).items():
+            self._child(self.predictions, str(label)).inc(count)
+
+    def _child(self, counter: Counter, label: str) -> Counter:
+        """``counter.labels(label)``, looked up once (``labels`` costs a lock and a validation per call)."""
+        key = (id(counter), label)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = counter.labels(label)
+        return child
 
     def set_model(self, name: str, version: str, run_id: str | None, build_digest: str) -> None:
         self.model_info.clear()

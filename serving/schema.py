@@ -55,6 +55,8 @@ class Schema:
         self.names = tuple(c.name for c in self.columns)
         self.positions = {name: i for i, name in enumerate(self.names)}
         self.numeric = all(c.kind in NUMERIC_KINDS for c in self.columns)
+        self.floats_only = all(c.kind in FLOAT_KINDS for c in self.columns)
+        """Every column is a float: a JSON number needs no conversion (see :func:`numbers_only`)."""
         self.lenient = tuple(_converter(c, strict=False) for c in self.columns)
         self.strict = tuple(_converter(c, strict=True) for c in self.columns)
 
@@ -131,6 +133,22 @@ class Schema:
             return convert(value)
         except Exception as exc:
             raise InputError(f"{where}, column {name!r}: {_reason(exc, value)}") from None
+
+
+def numbers_only(rows: list, width: int) -> bool:
+    """Whether ``rows`` is a list of lists of ``width`` JSON numbers (ints or floats, not booleans).
+
+    Such rows are what the lenient float converters would return (up to int/float, which the model's float array
+    erases), so a float-only schema can take them as they are: a type test per value instead of a call.
+    """
+    for values in rows:
+        if type(values) is not list or len(values) != width:
+            return False
+        for value in values:
+            kind = type(value)
+            if kind is not float and kind is not int:
+                return False
+    return True
 
 
 def _converter(column: Column, strict: bool) -> Converter:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +53,6 @@ class ServedModel:
     local_dir: str | None = None
 
     def __post_init__(self):
-        from sklearn import config_context
-
-        self._config_context = config_context
         classes = getattr(self.estimator, "classes_", None)
         self.has_proba = classes is not None and hasattr(self.estimator, "predict_proba")
         self.class_keys = tuple(str(c) for c in np.asarray(classes).tolist()) if classes is not None else ()
@@ -81,15 +77,12 @@ class ServedModel:
     def predict(self, rows: list[list]) -> list:
         """Predictions as plain Python values, one per row; a model failure raises :class:`ModelError`.
 
-        sklearn's own finiteness scan is skipped only for an array just found finite (``np.isfinite`` is cheaper);
-        NaN or infinity goes through sklearn's normal checks, so the model rejects or handles it as it would.
+        scikit-learn's own input checks run at every step, as under ``mlflow models serve``: finite inputs that
+        overflow inside the pipeline (1e308 scaled, or cast to float32 by a tree) are refused there, never answered
+        from the infinities they became. Skipping them (``assume_finite``) saved about 6 µs a call and did that.
         """
         try:
-            features = self.model_input(rows)
-            if self.frame_input or not np.isfinite(features).all():
-                return self.estimator.predict(features).tolist()
-            with self._config_context(assume_finite=True):
-                return self.estimator.predict(features).tolist()
+            return self.estimator.predict(self.model_input(rows)).tolist()
         except Exception as exc:
             raise ModelError(exc) from exc
 
@@ -97,12 +90,10 @@ class ServedModel:
         """``(prediction, {class: probability})`` per row; probabilities are None for models without them."""
         try:
             features = self.model_input(rows)
-            checked = self.frame_input or not np.isfinite(features).all()
-            with nullcontext() if checked else self._config_context(assume_finite=True):
-                predictions = self.estimator.predict(features).tolist()
-                if not self.has_proba:
-                    return [(p, None) for p in predictions]
-                probabilities = self.estimator.predict_proba(features).tolist()
+            predictions = self.estimator.predict(features).tolist()
+            if not self.has_proba:
+                return [(p, None) for p in predictions]
+            probabilities = self.estimator.predict_proba(features).tolist()
         except Exception as exc:
             raise ModelError(exc) from exc
         keys = self.class_keys

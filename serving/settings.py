@@ -18,7 +18,7 @@
 | ``LASTMILE_SERVING_REJECT_UNKNOWN_COLUMNS`` | ``/invocations`` refuses columns the signature lacks | false (as MLflow) |
 | ``LASTMILE_SERVING_COALESCE`` | merge concurrent requests into one model call | true |
 | ``LASTMILE_SERVING_LOAD_RETRY_SECONDS`` | pause between load attempts after a failed start; 0 stops trying | 5 |
-| ``LASTMILE_SERVING_LOG_LEVEL`` | level of the JSON logs on stdout | ``INFO`` |
+| ``LASTMILE_SERVING_LOG_LEVEL`` | level of the JSON logs on stdout (``DEBUG`` adds a line per answered request) | ``INFO`` |
 
 With ``LASTMILE_SERVING_MODEL_DIR`` the registry is not contacted: the directory holds the files MLflow logged for
 the version (``MLmodel``, ``model.skops``...) and the deployer's ``version.json``, and ``LASTMILE_SERVING_MODEL_URI``

@@ -50,10 +50,10 @@ def run_to_exit(env: dict[str, str], *args: str, stdin: str = "", timeout: float
 
 
 @contextmanager
-def serving(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """``python -m serving`` on ``port``, output in ``log``; its process group is stopped at the end."""
+def serving(env: dict[str, str], port: int, log: Path, *args: str) -> Iterator[subprocess.Popen]:
+    """``python -m serving ARGS`` on ``port``, output in ``log``; its process group is stopped at the end."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port), *args],
                                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:

@@ -238,14 +238,27 @@ def test_the_request_id_is_echoed_or_generated(client):
     assert unsafe.headers["x-request-id"] != "a b\tc"
 
 
-def test_the_json_access_log_line_carries_the_request_id(client, registered, capsys):
-    capsys.readouterr()
-    client.post("/invocations", json={"dataframe_records": registered.records()[:1]},
-                headers={"x-request-id": "log-me-7"})
+def _access_lines(capsys, request_id: str) -> list[dict]:
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    access = [line for line in lines if line.get("request_id") == "log-me-7" and line["message"] == "request"]
-    assert access and access[0]["path"] == "/invocations" and access[0]["status"] == 200
-    assert access[0]["replica"] == "replica-a"
+    return [line for line in lines if line.get("request_id") == request_id and line["message"] == "request"]
+
+
+def test_the_json_access_log_line_of_a_refusal_carries_the_request_id(client, capsys):
+    capsys.readouterr()
+    client.post("/invocations", json={"rows": []}, headers={"x-request-id": "log-me-7"})
+    access = _access_lines(capsys, "log-me-7")
+    assert access and access[0]["path"] == "/invocations" and access[0]["status"] == 400
+    assert access[0]["level"] == "info" and access[0]["replica"] == "replica-a"
+
+
+def test_an_answered_request_is_logged_at_debug_only(registered, capsys):
+    for level, expected in (("INFO", []), ("DEBUG", [("debug", 200)])):
+        with TestClient(create_app(settings_for(registered, log_level=level))) as logged:
+            capsys.readouterr()
+            logged.post("/invocations", json={"dataframe_records": registered.records()[:1]},
+                        headers={"x-request-id": f"ok-{level}"})
+            access = _access_lines(capsys, f"ok-{level}")
+        assert [(line["level"], line["status"]) for line in access] == expected
 
 
 def test_sampled_predictions_are_written_as_json_lines(registered, tmp_path):

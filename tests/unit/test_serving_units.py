@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -97,6 +98,32 @@ def test_lenient_parsing_reads_values_as_mlflow_casts_them():
     assert rows == [[1.5, 2, None], [1.0, 3, "hi"]]
 
 
+FLOATS = Schema([Column("a", "double"), Column("b", "double"), Column("c", "float")])
+
+
+@pytest.mark.parametrize("columns, data, rows", [
+    (["a", "b", "c"], [[1.5, 2, -3e5]], [[1.5, 2, -3e5]]),
+    (["c", "a", "b", "extra"], [[3.0, 1.0, 2.0, "ignored"], [6.0, 4.0, 5.0, None]], [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+    (["a", "b", "c"], [["1.5", True, None]], [[1.5, 1.0, float("nan")]]),
+], ids=["numbers as sent", "columns reordered", "lenient values converted"])
+def test_split_rows_of_a_float_schema_are_taken_as_numbers_or_converted(columns, data, rows):
+    body = json.dumps({"dataframe_split": {"columns": columns, "data": data}}).encode()
+    parsed = parse_invocations(body, "application/json", FLOATS)
+    assert json.dumps(parsed) == json.dumps(rows)
+
+
+def test_json_that_only_pythons_json_reads_is_read_as_mlflow_reads_it():
+    body = b'{"dataframe_split": {"columns": ["a", "b", "c"], "data": [[NaN, 1e400, -Infinity]]}}'
+    rows = parse_invocations(body, "application/json", FLOATS)
+    assert str(rows) == "[[nan, inf, -inf]]"
+
+
+def test_a_split_row_of_the_wrong_width_is_refused_by_the_number_path_too():
+    body = json.dumps({"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1.0, 2.0, 3.0], [1.0, 2.0]]}})
+    with pytest.raises(InputError, match=r"'data'\[1\]"):
+        parse_invocations(body.encode(), "application/json", FLOATS)
+
+
 def test_a_fractional_value_in_an_integer_column_is_refused():
     body = json.dumps({"inputs": {"x": [1.0], "n": [2.5]}}).encode()
     with pytest.raises(InputError, match="'n'"):
@@ -128,6 +155,24 @@ def test_a_model_that_fails_on_valid_input_answers_400_and_is_not_ready():
     assert invocation.status_code == 400 and "Input X contains NaN" in invocation.json()["message"]
     assert predicted.status_code == 400
     assert ready.status_code == 503
+
+
+class _FaultyEstimator(_BrokenEstimator):
+    def predict(self, features):
+        return np.array([object()] * len(features))  # not JSON: the server, not the input, is at fault
+
+
+def test_a_fault_on_the_scoring_path_answers_500_with_mlflows_error_body():
+    def faulty(_settings) -> ServedModel:
+        return ServedModel(name="faulty", version="1", run_id=None, source=None, estimator=_FaultyEstimator(),
+                           schema=Schema([Column("x", "double")]), example_rows=[[0.0]])
+
+    settings = Settings(model_uri="models:/faulty/1", replica="r", load_retry_seconds=0)
+    with TestClient(create_app(settings, loader=faulty), raise_server_exceptions=False) as client:
+        response = client.post("/invocations", json={"inputs": {"x": [1.0]}}, headers={"x-request-id": "r-500"})
+    assert response.status_code == 500
+    assert response.json()["error_code"] == "INTERNAL_ERROR"
+    assert response.headers["x-request-id"] == "r-500"
 
 
 def test_the_image_pins_the_versions_the_tests_ran_with():
