@@ -17,6 +17,10 @@ What a Kubernetes Service cannot do and this one does, as the Python proxy (:mod
 - every answer is logged, slot and timings, to a unix datagram socket the controller reads: that feeds each
   replica's histogram (:mod:`.upstream`), so observation still names a slow replica.
 
+Requests go to the replica with the fewest in flight (``leastconn``: a slow replica gets less), over idle server
+connections shared between clients (``http-reuse always``: every route only scores rows, so a request is safe on
+any connection, and one that meets a connection the replica just closed is retried as above).
+
 HAProxy forwards the path as it came (no decoding), streams bodies (nothing grows with a body's size) and relays
 a replica's own answers, its 413 for a body above its limit included.
 """
@@ -45,6 +49,11 @@ SERVER_TIMEOUT_S = 2.0
 """How long a request waits for a replica's answer before it is sent to another one: a replica that answers
 nothing for longer is failing its readiness probes too (1 s timeout, every 0.25 s)."""
 LARGE_SERVER_TIMEOUT_S = 30.0
+LOG_EVERY_BELOW_RPS, LOG_SAMPLE = 200, 10
+"""Above ``LOG_EVERY_BELOW_RPS`` requests a second, one answer in ``LOG_SAMPLE`` (drawn at random, so that round
+robin cannot alias it onto some replicas only) is logged for the replicas' hop histograms; below it, every answer.
+Observation reads only their quantiles, and a log line per request (parsed by the controller, in Python) cost the
+endpoint a fifth of its throughput (benchmarks/stable_endpoint.py)."""
 START_TIMEOUT_S = 10.0
 INSTALL_HINT = "install HAProxy (Debian/Ubuntu: apt-get install haproxy), or set ports.deployer.balancer: python"
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
@@ -77,10 +86,12 @@ defaults
 frontend service
     bind 127.0.0.1:{port}
     log-format "{replica} %Tc %Tr %Td %ST %HPO"
+    http-request set-log-level silent if {{ fe_req_rate gt {LOG_EVERY_BELOW_RPS} }} {{ rand({LOG_SAMPLE}) gt 0 }}
     default_backend {BACKEND}
 
 backend {BACKEND}
-    balance roundrobin
+    balance leastconn
+    http-reuse always
     option http-buffer-request
     retries 2
     option redispatch 1
