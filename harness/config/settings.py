@@ -90,7 +90,7 @@ def find_config(start: Path | None = None) -> Path:
 def load_settings(path: Path | None = None, profile: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     path = path or find_config()
     environ = os.environ if environ is None else environ
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     profiles = raw.pop("profiles", None) or {}
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path.name}: profiles: must be a mapping of profile name to settings")
@@ -167,19 +167,22 @@ def _mask(node: Any, key: str = "") -> Any:
     return node
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, shown: str | None = None) -> dict[str, Any]:
+    """A YAML file that must hold a mapping, or a one-line :class:`ConfigError` naming it (as ``shown``, by default
+    its file name) and what is wrong: unreadable, not UTF-8, not YAML (with the line), not a mapping."""
+    name = shown or path.name
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path.name}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8") from None
+        raise ConfigError(f"{name}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path.name}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(f"{name}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: must be a mapping at the top level")
+        raise ConfigError(f"{name}: must be a mapping at the top level")
     return data
 
 

@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.config.settings import read_yaml
 from harness.domain.errors import ConfigError
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "csv", "predict")
@@ -131,16 +131,8 @@ def validate(data: object, source: str) -> Scenario:
 
 def load(path: Path) -> Scenario:
     """Read one scenario file; its name defaults to the file's stem."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if isinstance(data, dict):
-        data = {"name": path.stem, **data, "file": str(path)}
+    data = read_yaml(path, str(path))
+    data = {"name": path.stem, **data, "file": str(path)}
     return validate(data, str(path))
 
 
