@@ -111,7 +111,7 @@ def _header(result: Mapping[str, Any], scenario: Mapping[str, Any]) -> str:
     started = _num(result.get("started_at"))
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)) if started is not None else None
     stop = result.get("stopped_by")
-    load = (f"{_fmt(scenario.get('rate'))} requests/s (open loop)" if scenario.get("mode") == "rate"
+    load = (f"{_fmt(scenario.get('rate'))} requests/s (constant rate)" if scenario.get("mode") == "rate"
             else f"{_fmt(scenario.get('users'))} users, spawning {_fmt(scenario.get('spawn_rate'))}/s")
     facts = [("Target", _text(result.get("target"))), ("Scenario file", _text(scenario.get("file"))),
              ("Load", load), ("Workers", _fmt(result.get("workers"))), ("Started", _text(when)),

@@ -131,9 +131,19 @@ def validate(data: object, source: str) -> Scenario:
 
 def load(path: Path) -> Scenario:
     """Read one scenario file; its name defaults to the file's stem."""
-    data = read_yaml(path, str(path))
-    data = {"name": path.stem, **data, "file": str(path)}
+    shown = _shown(path)
+    data = read_yaml(path, shown)
+    data = {"name": path.stem, **data, "file": shown}
     return validate(data, str(path))
+
+
+def _shown(path: Path) -> str:
+    """The file as results and reports show it: relative to the working directory when it lies under it (a report
+    names ``scenarios/load/soak.yaml``, not where this checkout happens to live)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def folder_of(root: Path) -> Path:

@@ -166,3 +166,11 @@ def test_load_goes_to_loopback_unless_remote_is_allowed():
     assert check_target("https://example.com", allow_remote=True) == "https://example.com"
     with pytest.raises(UserError, match="http:// or https://"):
         check_target("ftp://127.0.0.1")
+
+
+def test_a_scenario_under_the_working_directory_is_named_relative_to_it(tmp_path, monkeypatch):
+    folder = tmp_path / "scenarios" / "load"
+    folder.mkdir(parents=True)
+    (folder / "quick.yaml").write_text("rate: 5\nduration_s: 2\nmax_requests: 10\n")
+    monkeypatch.chdir(tmp_path)
+    assert scenarios.load((folder / "quick.yaml").resolve()).file == "scenarios/load/quick.yaml"

@@ -145,7 +145,7 @@ def test_gaps_and_odd_values_are_tolerated(result):
     charts = Page(html).charts()
     assert charts["latency"] == 3 * 50 and charts["throughput"] == 2 * 61 - 1
     assert re.search(r'<svg[^>]*data-chart="latency".*?</svg>', html, re.S).group(0).count('class="series"') == 6
-    assert "20 requests/s (open loop)" in html and "no gates defined" in html
+    assert "20 requests/s (constant rate)" in html and "no gates defined" in html
     assert Page(html).body_rows("replicas") == [["r", "m", "up", "no data", "no data"]]
 
 
