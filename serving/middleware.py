@@ -11,6 +11,7 @@ Pure ASGI (not Starlette's ``BaseHTTPMiddleware``) so that it adds microseconds,
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -66,8 +67,10 @@ class RequestMiddleware:
 
         try:
             if scope["method"] in _BODY_METHODS:
-                body = await self._read_body(content_length, receive)
+                body, unread = await self._read_body(content_length, receive)
                 if body is None:
+                    if unread:
+                        await _drain(receive)
                     await _too_large(send_with_id, self.max_body_bytes)
                     return
                 answer = self.answers.get(scope["path"]) if scope["method"] == "POST" else None
@@ -90,10 +93,11 @@ class RequestMiddleware:
                         "duration_ms": round(elapsed * 1000, 3)}}))
             request_id.reset(token)
 
-    async def _read_body(self, content_length: int | None, receive) -> bytes | None:
-        """The whole body, or None when it is larger than the limit (by Content-Length or by what arrives)."""
+    async def _read_body(self, content_length: int | None, receive) -> tuple[bytes | None, bool]:
+        """The whole body, or None when it is larger than the limit (by Content-Length or by what arrives); and
+        whether some of it is still unread."""
         if content_length is not None and content_length > self.max_body_bytes:
-            return None
+            return None, content_length > 0
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -102,11 +106,37 @@ class RequestMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                return None
+                return None, bool(message.get("more_body", False))
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), False
+
+
+DRAIN_BYTES = 16 << 20
+DRAIN_S = 2.0
+
+
+async def _drain(receive) -> None:
+    """Read and drop what is left of a refused body, up to ``DRAIN_BYTES`` or ``DRAIN_S``, before answering 413.
+
+    A server that answers and closes while the client is still sending makes the kernel reset the connection, and
+    the client (or the Service in front of the replica) then loses the answer with it: the 413 reached callers only
+    some of the time. Nothing read here is kept; past either bound the answer goes out and the connection closes."""
+    deadline, dropped = time.monotonic() + DRAIN_S, 0
+    while dropped < DRAIN_BYTES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), remaining)
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _request_ids() -> Iterator[str]:
