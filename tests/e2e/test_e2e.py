@@ -1,4 +1,4 @@
-"""`make e2e`'s script, as a user runs it: stand-ins up, seven stages, a prediction, teardown."""
+"""`make e2e`'s script, as a user runs it: stand-ins up, seven stages, a prediction, the smoke load, teardown."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def test_e2e_twice_in_the_same_clone(tmp_path):
         result = _run_e2e(state)
         assert result.returncode == 0, f"attempt {attempt}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         assert re.search(r'-> \{"predictions": ?\[\d\]\}', result.stdout), result.stdout[-2000:]
-        assert "seven stages and a deployed champion" in result.stdout
+        assert "seven stages, a deployed champion and its smoke load" in result.stdout
+        assert "gate error_ratio" in result.stderr + result.stdout  # the smoke load judged its gates, and passed
     runs = sorted((state / "runs").glob("*/journal.json"))
     assert len(runs) == 2
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(state) in " ".join(p.info["cmdline"] or [])]
