@@ -213,10 +213,13 @@ def _by_request(value: Any) -> str:
                   "by-request", "llnnnnnn")
 
 
-def _mib(value: Any) -> Any:
-    """Bytes as MiB, for a metric whose name says bytes (RSS reads better as 150.0 than as 157,286,400)."""
+def _cell(value: Any, divisor: float, unit: str) -> tuple[float | None, str]:
+    """A replica metric as a number (divided, for bytes as MiB) and as its table cell; strings stay as they are."""
     number = _num(value)
-    return None if number is None else round(number / 2**20, 1)
+    if number is None:
+        return None, _fmt(value)
+    number = round(number / divisor, 1) if divisor != 1 else number
+    return number, _fmt(number, unit)
 
 
 def _replicas(value: Any) -> str:
@@ -224,14 +227,14 @@ def _replicas(value: Any) -> str:
     for replica in _rows(value):
         start, end = _mapping(replica.get("start")), _mapping(replica.get("end"))
         for metric in sorted({*start, *end}, key=str):
-            shown, unit = (_mib, " MiB") if str(metric).endswith("_bytes") else ((lambda v: v), "")
-            before, after = _num(shown(start.get(metric))), _num(shown(end.get(metric)))
+            # RSS reads better as 150.0 MiB than as 157,286,400
+            divisor, unit = (2**20, " MiB") if str(metric).endswith("_bytes") else (1, "")
+            (before, before_cell), (after, after_cell) = (_cell(start.get(metric), divisor, unit),
+                                                          _cell(end.get(metric), divisor, unit))
             change = _fmt(after - before, unit) if before is not None and after is not None else _text(None)
             if before is not None and after is not None and after > before:
                 change = "+" + change
-            rows.append([_text(replica.get("name")), _text(metric), _fmt(before, unit) if before is not None
-                         else _fmt(start.get(metric)), _fmt(after, unit) if after is not None else _fmt(end.get(metric)),
-                         change])
+            rows.append([_text(replica.get("name")), _text(metric), before_cell, after_cell, change])
     if not rows:
         return NO_DATA
     return _table(["Replica", "Metric", "Start", "End", "Change"], rows, "replicas", "llnnn")
