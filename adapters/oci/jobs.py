@@ -1,8 +1,10 @@
 """JobRunner over OCI Data Science: a bring-your-own-container job per training build, a job run per submit.
 
-The job's container is the build's image in OCIR, pinned by digest; one job is created per digest and reused by
-every later run of that build (found again by its ``lastmile-artifact`` freeform tag, so a second process or
-machine reuses it too). A run carries the spec's arguments (``commandLineArguments``), the runner's and the spec's
+The job's container is the build's image in OCIR, pinned by digest; one job is created per image reference
+(registry, repository and digest) and reused by every later run of that build (found again by its
+``lastmile-artifact`` freeform tag, so a second process or machine reuses it too). The digest alone is not enough:
+the same build pushed to a registry at another address (a stand-in restarted on another port) needs a job that
+pulls from there. A run carries the spec's arguments (``commandLineArguments``), the runner's and the spec's
 environment variables and the time limit (``maximumRuntimeInMinutes``, rounded up), and logs to the configured
 custom log, which :meth:`DataScienceJobRunner.log_tail` reads back through Logging Search as one would on OCI.
 States map one to one (OCI's ``NEEDS_ATTENTION`` reads as still IN_PROGRESS; a DELETED run is not found);
@@ -127,17 +129,18 @@ class DataScienceJobRunner:
         return run
 
     def _job(self, name: str, artifact: ArtifactRef) -> str:
-        """The ACTIVE job for ``artifact``'s digest: remembered, found by its tag, or created."""
-        if artifact.digest in self._jobs:
-            return self._jobs[artifact.digest]
+        """The ACTIVE job for ``artifact`` (its full reference): remembered, found by its tag, or created."""
+        image = str(artifact)
+        if image in self._jobs:
+            return self._jobs[image]
         from oci.pagination import list_call_get_all_results
 
         with self._errors(f"ListJobs of project {self.project_id}"):
             jobs = list_call_get_all_results(self._client.list_jobs, self.compartment_id, project_id=self.project_id,
                                              lifecycle_state="ACTIVE").data
-        found = next((j.id for j in jobs if (j.freeform_tags or {}).get(ARTIFACT_TAG) == artifact.digest), None)
-        self._jobs[artifact.digest] = found or self._create_job(name, artifact)
-        return self._jobs[artifact.digest]
+        found = next((j.id for j in jobs if (j.freeform_tags or {}).get(ARTIFACT_TAG) == image), None)
+        self._jobs[image] = found or self._create_job(name, artifact)
+        return self._jobs[image]
 
     def _create_job(self, name: str, artifact: ArtifactRef) -> str:
         from oci.data_science import models
@@ -160,7 +163,7 @@ class DataScienceJobRunner:
             job_environment_configuration_details=models.OcirContainerJobEnvironmentConfigurationDetails(
                 image=str(artifact)),
             job_log_configuration_details=self._log_configuration(),
-            freeform_tags={"lastmile": name, ARTIFACT_TAG: artifact.digest})
+            freeform_tags={"lastmile": name, ARTIFACT_TAG: str(artifact)})
         with self._errors(f"CreateJob for {artifact}"):
             return self._client.create_job(details).data.id
 

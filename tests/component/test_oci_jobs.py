@@ -4,6 +4,8 @@ variables, throttling turned into a CapacityError."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from adapters.oci.auth import credentials
@@ -56,6 +58,20 @@ def test_one_job_per_build_digest_is_reused_even_by_another_runner(ds, module_ru
     jobs = {module_runner._client.get_job_run(r.run_id).data.job_id for r in (first, second)}
     assert len(jobs) == 1
     assert other.wait(second.run_id, 30).state is JobState.SUCCEEDED
+
+
+def test_the_same_build_at_another_registry_address_gets_a_job_that_pulls_from_there(ds, module_runner):
+    """A registry stand-in restarted on another port holds the same digest at another address: the job found by
+    digest alone would keep pulling from the old one (a second drill run in one clone once failed so)."""
+    first = module_runner.submit(JobSpec(name="tiny", artifact=ds.artifact, args=("succeed",)))
+    moved = dataclasses.replace(ds.artifact, registry="127.0.0.1:1")
+    second = module_runner.submit(JobSpec(name="tiny", artifact=moved, args=("succeed",)))
+    client = module_runner._client
+    first_job, second_job = (client.get_job(client.get_job_run(r.run_id).data.job_id).data for r in (first, second))
+    assert first_job.id != second_job.id
+    assert first_job.job_environment_configuration_details.image == str(ds.artifact)
+    assert second_job.job_environment_configuration_details.image == str(moved)
+    module_runner.wait(second.run_id, 30)
 
 
 def test_the_time_limit_is_oci_s_maximum_runtime(ds, module_runner):
