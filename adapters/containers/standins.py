@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config.flavors import families
 from harness.domain.errors import UserError
-from harness.infra import containers
+from harness.infra import compose, containers
 from harness.infra.standin import ContainerSpec, Endpoints, StandIn
 
 if TYPE_CHECKING:
@@ -66,8 +67,9 @@ class InContainer(StandIn):
     def after_ready(self, url: str) -> None:
         self.inner.after_ready(url)
 
-    def credential_files(self) -> list:
-        return self.inner.credential_files()
+    def credential_files(self) -> list[Path]:
+        """The process's, and the env file compose reads this container's credentials from (when prepared)."""
+        return [*self.inner.credential_files(), compose.env_file(self.state_dir, self.name)]
 
 
 def _in_container(arg: str) -> str:

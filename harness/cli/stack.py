@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 
@@ -13,19 +14,30 @@ from rich.table import Table
 from harness.cli import doctor as doctor_mod
 from harness.cli.context import config_path, err, harness, out, settings
 from harness.config.settings import load_settings, redacted
+from harness.infra import compose
 from harness.infra.supervisor import ServiceStatus
 
 config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
 
 
-def up() -> None:
+def up(prepare_only: bool = typer.Option(
+        False, "--prepare-only",
+        help="Containers mode: write the stand-ins' files and compose's env files, start nothing; then "
+             "`docker compose --env-file .lastmile/compose/compose.env -f compose/compose.yaml up -d`, and "
+             "`lastmile up` adopts compose's containers.")) -> None:
     """Start the profile's stand-ins on 127.0.0.1 (reusing healthy ones) and print their endpoints."""
     h = harness()
+    if prepare_only:
+        specs = h.supervisor.prepare(h.standins())
+        env = compose.write(h.settings.state_dir, specs, {"LASTMILE_ARTIFACTS_BUCKET": h.settings.buckets.artifacts})
+        out.print(f"prepared for compose: docker compose --env-file {os.path.relpath(env)} -f compose/compose.yaml "
+                  "up -d", soft_wrap=True)
+        return
     started = time.monotonic()
     with err.status("starting stand-ins…") as status:
         result = h.supervisor.up(h.standins(), progress=lambda msg: status.update(msg))
     table = Table(title=f"lastmile stand-ins ({h.settings.profile}) up in {time.monotonic() - started:.1f} s")
-    for column in ("service", "endpoint", "pid/container", "action", "log"):
+    for column in ("service", "endpoint", "pid/id", "action", "log"):
         table.add_column(column, overflow="fold", no_wrap=column in ("service", "endpoint"))
     for s in result:
         table.add_row(s.name, s.url or "-", _runs_as(s), s.action, s.log)
@@ -40,7 +52,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         print(json.dumps([asdict(s) for s in result], indent=2))
     else:
         table = Table(title=f"lastmile stand-ins ({h.settings.profile})")
-        for column in ("service", "state", "endpoint", "pid/container", "log"):
+        for column in ("service", "state", "endpoint", "pid/id", "log"):
             table.add_column(column, overflow="fold", no_wrap=column in ("service", "endpoint"))
         for s in result:
             colour = "green" if s.state == "healthy" else "red"

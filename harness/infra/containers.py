@@ -14,7 +14,8 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,31 +98,54 @@ def remove_network(state_dir: Path) -> None:
                 pass  # a container joined meanwhile: it stays for the next down
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a stand-in's container is started with; compose.yaml states the same (a unit test compares)."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    environment: Mapping[str, str] = field(repr=False)
+    ports: Mapping[str, tuple[str, int]]  # "<port>/tcp" -> (host ip, host port)
+    volumes: Mapping[str, str]  # host path -> container path, read-write
+    user: str
+    labels: Mapping[str, str]
+    aliases: tuple[str, ...]
+
+
+def run_options(spec: ContainerSpec, *, name: str, state_dir: Path, port: int, aliases: Iterable[str]) -> RunOptions:
+    """``spec`` as the host user, its port published on 127.0.0.1 under the same number, its folders mounted at
+    their own path, named and labelled for this state dir."""
+    return RunOptions(container_name(state_dir, name), spec.image, tuple(spec.command), dict(spec.environment),
+                      {f"{port}/tcp": ("127.0.0.1", port)}, {str(m): str(m) for m in spec.mounts},
+                      f"{os.getuid()}:{os.getgid()}", labels(state_dir, name), tuple(aliases))
+
+
 def start(spec: ContainerSpec, *, name: str, state_dir: Path, port: int, aliases: Iterable[str]) -> str:
-    """Create and start the container of ``spec`` as the host user, published on 127.0.0.1:``port``; its id.
+    """Create and start the container of ``spec`` (see :func:`run_options`) with testcontainers; its id.
 
     Readiness is the supervisor's to wait for, together with the rest of the start wave; a container that could
     not start is removed before the error goes up."""
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    import docker.errors
     from testcontainers.core.config import testcontainers_config
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
 
     testcontainers_config.ryuk_disabled = True  # the stand-ins outlive this process; `lastmile down` removes them
+    options = run_options(spec, name=name, state_dir=state_dir, port=port, aliases=aliases)
     client = docker_client()
-    _remove_leftover(client, container_name(state_dir, name), state_dir)
+    _remove_leftover(client, options.name, state_dir)
     network = Network()
     network.name = ensure_network(state_dir)
-    container = (DockerContainer(spec.image, env=dict(spec.environment), name=container_name(state_dir, name))
-                 .with_command(list(spec.command))
+    container = (DockerContainer(options.image, env=dict(options.environment), name=options.name)
+                 .with_command(list(options.command))
                  .with_network(network)
-                 .with_network_aliases(*aliases)
-                 .with_kwargs(user=f"{os.getuid()}:{os.getgid()}", labels=labels(state_dir, name)))
-    container.ports[f"{port}/tcp"] = ("127.0.0.1", port)  # type: ignore[assignment]  # docker SDK: (host ip, port)
-    for mount in spec.mounts:
-        container.with_volume_mapping(str(mount), str(mount), "rw")
-    import docker.errors
-
+                 .with_network_aliases(*options.aliases)
+                 .with_kwargs(user=options.user, labels=dict(options.labels)))
+    container.ports.update(options.ports)  # type: ignore[arg-type]  # docker SDK: "<port>/tcp" -> (host ip, port)
+    for host, inside in options.volumes.items():
+        container.with_volume_mapping(host, inside, "rw")
     try:
         container.start()
     except BaseException as e:

@@ -24,7 +24,7 @@ import psutil
 from harness.domain.errors import UserError
 from harness.infra import containers
 from harness.infra.processes import free_port, port_free, same_process
-from harness.infra.standin import Endpoints, StandIn, network_alias
+from harness.infra.standin import ContainerSpec, Endpoints, StandIn, network_alias
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,33 @@ class Supervisor:
                               actions.get(s.name, "started"), state[s.name].container or None)
                 for s in standins
             ]
+
+    def prepare(self, standins: Sequence[StandIn]) -> dict[str, tuple[ContainerSpec, int]]:
+        """``lastmile up --prepare-only``: the files of every stand-in that runs in a container, on ports planned
+        as ``up`` plans them, and the container each would run in (name -> spec and port), for compose's env files
+        (:mod:`harness.infra.compose`); nothing starts. ``lastmile up`` then adopts what compose started."""
+        boxed = [s for s in standins if s.image]
+        if not boxed:
+            raise UserError("no stand-in of this profile runs in a container, so compose has nothing to run",
+                            hint="use a profile with standins.mode: containers (--profile containers)")
+        with self._locked():
+            up = sorted(r.name for r in self._load().values() if r.container)
+            if up:
+                raise UserError(f"{', '.join(up)} already up: preparing again would change files under them",
+                                hint="run `lastmile down` first (and `docker compose down` for compose's)")
+            fronted = any(s.front for s in standins)
+            taken: set[int] = set()
+            for s in boxed:
+                s.public, s.internal = plan_ports(s, taken, fronted)
+            peers = Endpoints({route: f"http://{network_alias(route)}:{s.internal[route]}"
+                               for s in boxed for route in s.public})
+            specs = {}
+            for s in boxed:
+                s.home.mkdir(parents=True, exist_ok=True)
+                port = s.internal[s.name]
+                s.prepare(port)
+                specs[s.name] = (s.container(port, peers), port)
+            return specs
 
     def _compose_containers(self, todo: Sequence[StandIn]) -> dict[str, tuple[str, int]]:
         """The stand-ins to adopt rather than start: a compose container of this state dir runs each (its id and

@@ -198,3 +198,52 @@ def test_a_missing_image_is_one_line_before_anything_starts(images, tmp_path):
     assert "Traceback" not in result.stderr
     assert _ours(state_dir) == []
     assert not (state_dir / "standins.json").exists() or json.loads((state_dir / "standins.json").read_text()) == {}
+
+
+def _compose_cli() -> list[str] | None:
+    """`docker compose` (v2) or `docker-compose` (Debian's v1), whichever answers."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        try:
+            if subprocess.run([*command, "version"], capture_output=True, timeout=30).returncode == 0:
+                return command
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def test_lastmile_adopts_the_standins_compose_started_and_leaves_them_to_compose(images, tmp_path):
+    compose_cli = _compose_cli()
+    if compose_cli is None:
+        pytest.skip("no compose CLI here (neither `docker compose` nor `docker-compose`); "
+                    "tests/component/test_compose_file.py still checks the file")
+    state_dir = tmp_path / ".lastmile"
+    environ = _environ(state_dir)
+    prepared = _cli(environ, "up", "--prepare-only")
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    env_file = state_dir / "compose" / "compose.env"
+    compose = [*compose_cli, "--env-file", str(env_file), "-f", str(ROOT / "compose" / "compose.yaml")]
+    try:
+        started = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True, timeout=300)
+        assert started.returncode == 0, started.stderr[-2000:]
+        composed = {c.id for c in _ours(state_dir)}
+        assert len(composed) == 3
+
+        up = _cli(environ, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        report = {s["name"]: s for s in json.loads(_cli(environ, "status", "--json").stdout)}
+        assert {report[name]["container"] for name in IMAGES} == composed
+        assert {report[name]["action"] for name in IMAGES} == {"adopted"}
+        assert {s["state"] for s in report.values()} == {"healthy"}
+        h = build(_settings(environ))
+        assert httpx.get(f"{h.endpoints()['registry']}/v2/").status_code == 401  # through the front
+        buckets = {b["Name"] for b in h.object_store._client.list_buckets()["Buckets"]}
+        assert set(h.settings.buckets.model_dump().values()) <= buckets  # made at adoption, as at a start
+
+        down = _cli(environ, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert {c.id for c in _ours(state_dir) if c.status == "running"} == composed
+    finally:
+        subprocess.run([*compose, "down", "--timeout", "5"], capture_output=True, timeout=300)
+        _cli(environ, "down")
+        for leftover in _ours(state_dir):
+            leftover.remove(force=True)
