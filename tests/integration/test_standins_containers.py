@@ -106,6 +106,23 @@ def test_status_json_reports_the_containers_healthy(stack):
     assert report["deployer"]["container"] is None and report["deployer"]["pid"]
 
 
+def test_up_again_reuses_the_containers_and_restarts_a_dead_one(stack, budget):
+    h, _ = stack
+    first = {s.name: s for s in h.supervisor.status(h.standins())}
+    started = time.monotonic()
+    again = {s.name: s for s in h.supervisor.up(h.standins())}
+    budget("a warm `up` of the containers profile (everything reused)", time.monotonic() - started, 3.0)
+    assert {n: (s.container, s.action) for n, s in again.items()} == {n: (s.container, "reused") for n, s in first.items()}
+
+    containers.docker_client().containers.get(first["registry"].container).kill()
+    assert {s.name: s.state for s in h.supervisor.status(h.standins())}["registry"] == "dead"
+    healed = {s.name: s for s in h.supervisor.up(h.standins())}
+    assert healed["registry"].action == "restarted" and healed["registry"].container != first["registry"].container
+    assert not containers.exists(first["registry"].container)  # the dead one is removed, not left behind
+    assert healed["mlflow"].container == first["mlflow"].container
+    assert httpx.get(f"{h.endpoints()['registry']}/v2/").status_code == 401  # the front routes to the new one
+
+
 def test_s3_answers_boto3_through_the_front(stack):
     import boto3
 
