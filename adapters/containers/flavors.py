@@ -30,3 +30,12 @@ class ContainerJobs(JobRunnerConfig):
 @FAMILY.flavor
 class KindDeployer(DeployerConfig):
     flavor: Literal["kind"]
+
+
+def _standins(h):
+    from adapters.containers.standins import container_standins
+
+    return container_standins(h)
+
+
+FAMILY.standins["containers"] = _standins

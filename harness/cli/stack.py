@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 
@@ -13,21 +14,33 @@ from rich.table import Table
 from harness.cli import doctor as doctor_mod
 from harness.cli.context import config_path, err, harness, out, settings
 from harness.config.settings import load_settings, redacted
+from harness.infra import compose
+from harness.infra.supervisor import ServiceStatus
 
 config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
 
 
-def up() -> None:
+def up(prepare_only: bool = typer.Option(
+        False, "--prepare-only",
+        help="Containers mode: write the stand-ins' files and compose's env files, start nothing; then "
+             "`docker compose --env-file .lastmile/compose/compose.env -f compose/compose.yaml up -d`, and "
+             "`lastmile up` adopts compose's containers.")) -> None:
     """Start the profile's stand-ins on 127.0.0.1 (reusing healthy ones) and print their endpoints."""
     h = harness()
+    if prepare_only:
+        specs = h.supervisor.prepare(h.standins())
+        env = compose.write(h.settings.state_dir, specs, {"LASTMILE_ARTIFACTS_BUCKET": h.settings.buckets.artifacts})
+        out.print(f"prepared for compose: docker compose --env-file {os.path.relpath(env)} -f compose/compose.yaml "
+                  "up -d", soft_wrap=True)
+        return
     started = time.monotonic()
     with err.status("starting stand-ins…") as status:
         result = h.supervisor.up(h.standins(), progress=lambda msg: status.update(msg))
     table = Table(title=f"lastmile stand-ins ({h.settings.profile}) up in {time.monotonic() - started:.1f} s")
-    for column in ("service", "endpoint", "pid", "action", "log"):
+    for column in ("service", "endpoint", "pid/id", "action", "log"):
         table.add_column(column, overflow="fold", no_wrap=column in ("service", "endpoint"))
     for s in result:
-        table.add_row(s.name, s.url or "-", str(s.pid), s.action, s.log)
+        table.add_row(s.name, s.url or "-", _runs_as(s), s.action, s.log)
     out.print(table)
 
 
@@ -39,15 +52,20 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         print(json.dumps([asdict(s) for s in result], indent=2))
     else:
         table = Table(title=f"lastmile stand-ins ({h.settings.profile})")
-        for column in ("service", "state", "endpoint", "pid", "log"):
+        for column in ("service", "state", "endpoint", "pid/id", "log"):
             table.add_column(column, overflow="fold", no_wrap=column in ("service", "endpoint"))
         for s in result:
             colour = "green" if s.state == "healthy" else "red"
             state = f"[{colour}]{s.state}[/]" + (f" ({s.action})" if s.action else "")
-            table.add_row(s.name, state, s.url or "-", str(s.pid or "-"), s.log)
+            table.add_row(s.name, state, s.url or "-", _runs_as(s), s.log)
         out.print(table)
     if any(s.state != "healthy" for s in result):
         raise typer.Exit(1)
+
+
+def _runs_as(s: ServiceStatus) -> str:
+    """A process's pid, or a container's short id (``docker ps`` shows the same 12 characters)."""
+    return str(s.pid) if s.pid else s.container[:12] if s.container else "-"
 
 
 def down() -> None:

@@ -214,10 +214,21 @@ class OciApiStandIn(Strict):
     port: int = Field(8180, ge=1, le=65535, description="the OCI API stand-in (the oci-local profile)")
 
 
+class StandInImages(Strict):
+    """The images of the stand-ins that run as containers (``standins.mode: containers``), built from
+    ``compose/images/<name>/`` by ``scripts/build-images.sh``; any image that runs the same server the same way
+    (``python -m moto.server``, ``python -m mlflow server``, ``docker-registry serve``) will do."""
+
+    object_store: str = Field("lastmile-objectstore:dev", min_length=1, description="moto's S3 server")
+    mlflow: str = Field("lastmile-mlflow:dev", min_length=1, description="MLflow's server with its basic-auth app")
+    registry: str = Field("lastmile-registry:dev", min_length=1, description="the Distribution registry")
+
+
 class StandIns(Strict):
     """What ``lastmile up`` starts: ``processes`` on loopback, ``containers``, or ``none`` (real services)."""
 
     mode: Literal["processes", "containers", "none"] = "processes"
+    images: StandInImages = StandInImages()
     faults: FaultProxyStandIn = FaultProxyStandIn()
     object_store: ObjectStoreStandIn = ObjectStoreStandIn()
     registry: RegistryStandIn = RegistryStandIn()

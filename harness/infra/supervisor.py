@@ -1,8 +1,9 @@
-"""Starts, checks and stops the local stand-ins as supervised processes on 127.0.0.1.
+"""Starts, checks and stops the local stand-ins as supervised processes (or containers) on 127.0.0.1.
 
 State lives in ``<state_dir>/standins.json`` (pid, process start time, port, URL, log) plus a
 ``<name>.pid`` file each, so ``lastmile down`` finds exactly the processes it started and never
-a stranger that reused a pid.
+a stranger that reused a pid. A stand-in with an image runs as a container instead
+(:mod:`harness.infra.containers`); the state records its container id, and ``down`` removes exactly those.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 import psutil
 
 from harness.domain.errors import UserError
+from harness.infra import containers
 from harness.infra.processes import free_port, port_free, same_process
-from harness.infra.standin import Endpoints, StandIn
+from harness.infra.standin import ContainerSpec, Endpoints, StandIn, network_alias
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Running:
     routes: dict[str, list[int]] = field(default_factory=dict)  # route -> [public port, internal port]
     internal_url: str = ""  # where its own server listens (the front forwards ``url`` there)
     front: bool = False
+    container: str = ""  # the container's id when it runs in one (pid and create_time are then 0)
+    adopted: bool = False  # a compose container found running, not started here: `down` leaves it to compose
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class ServiceStatus:
     url: str | None
     pid: int | None
     log: str
-    action: str = ""  # started | reused | restarted | moved (port was taken)
+    action: str = ""  # started | reused | restarted | adopted | moved (port was taken)
+    container: str | None = None  # the container's id, for a stand-in that runs in one
 
 
 Progress = Callable[[str], None]
@@ -73,8 +78,12 @@ class Supervisor:
             fronted = any(s.front for s in standins)
             taken = {port for r in keep.values() for pair in r.routes.values() for port in pair} | \
                 {r.port for r in keep.values()}
+            adopt = self._compose_containers(todo)
             for s in todo:
                 s.public, s.internal = plan_ports(s, taken, fronted, owned if any(r.front for r in keep.values()) else set())
+                if s.name in adopt:
+                    s.internal[s.name] = adopt[s.name][1]
+                    actions[s.name] = "adopted"
                 moved = [("" if route == s.name else f"{route} ") + f"from port {s.public_ports()[route]}"
                          for route, port in s.public.items() if port != s.public_ports()[route]]
                 if moved:
@@ -84,13 +93,20 @@ class Supervisor:
             endpoints = Endpoints({**{route: _url(pub) for route, (pub, _) in routes.items()},
                                    **{r.name: r.url for r in keep.values() if r.front},
                                    **{s.name: _url(s.public[s.name]) for s in todo if s.front}})
+            boxed = {route for s in todo if s.image for route in s.public} | \
+                {route for r in keep.values() if r.container for route in r.routes}
+            peers = Endpoints({**endpoints.urls, **{route: f"http://{network_alias(route)}:{routes[route][1]}"
+                                                    for route in boxed if route in routes}})
             started: list[Running] = []
             try:
                 for group in _waves(todo):
-                    procs = {}
+                    procs: dict[str, subprocess.Popen | containers.Handle] = {}
                     for s in group:
                         progress(f"starting {s.name} on port {s.public[s.name]}")
-                        procs[s.name], running = self._spawn(s, routes, endpoints)
+                        if s.image:
+                            procs[s.name], running = self._run_container(s, peers, adopt.get(s.name, ("", 0))[0])
+                        else:
+                            procs[s.name], running = self._spawn(s, routes, endpoints)
                         started.append(running)
                         state[s.name] = running
                         self._save(state)
@@ -101,13 +117,48 @@ class Supervisor:
                 for running in started:
                     state.pop(running.name, None)
                 self._save(state)
+                if any(s.image for s in todo):
+                    _forget_network(self.state_dir)
                 raise
             self._save(state)
             return [
-                ServiceStatus(s.name, "healthy", state[s.name].url, state[s.name].pid, _rel(s.log_path),
-                              actions.get(s.name, "started"))
+                ServiceStatus(s.name, "healthy", state[s.name].url, state[s.name].pid or None, _rel(s.log_path),
+                              actions.get(s.name, "started"), state[s.name].container or None)
                 for s in standins
             ]
+
+    def prepare(self, standins: Sequence[StandIn]) -> dict[str, tuple[ContainerSpec, int]]:
+        """``lastmile up --prepare-only``: the files of every stand-in that runs in a container, on ports planned
+        as ``up`` plans them, and the container each would run in (name -> spec and port), for compose's env files
+        (:mod:`harness.infra.compose`); nothing starts. ``lastmile up`` then adopts what compose started."""
+        boxed = [s for s in standins if s.image]
+        if not boxed:
+            raise UserError("no stand-in of this profile runs in a container, so compose has nothing to run",
+                            hint="use a profile with standins.mode: containers (--profile containers)")
+        with self._locked():
+            up = sorted(r.name for r in self._load().values() if r.container)
+            if up:
+                raise UserError(f"{', '.join(up)} already up: preparing again would change files under them",
+                                hint="run `lastmile down` first (and `docker compose down` for compose's)")
+            fronted = any(s.front for s in standins)
+            taken: set[int] = set()
+            for s in boxed:
+                s.public, s.internal = plan_ports(s, taken, fronted)
+            peers = Endpoints({route: f"http://{network_alias(route)}:{s.internal[route]}"
+                               for s in boxed for route in s.public})
+            specs = {}
+            for s in boxed:
+                s.home.mkdir(parents=True, exist_ok=True)
+                port = s.internal[s.name]
+                s.prepare(port)
+                specs[s.name] = (s.container(port, peers), port)
+            return specs
+
+    def _compose_containers(self, todo: Sequence[StandIn]) -> dict[str, tuple[str, int]]:
+        """The stand-ins to adopt rather than start: a compose container of this state dir runs each (its id and
+        published port). Only stand-ins with an image look, so the processes profile never asks Docker."""
+        found = {s.name: containers.find_compose(self.state_dir, s.name) for s in todo if s.image}
+        return {name: hit for name, hit in found.items() if hit}
 
     def _triage(self, standins: Sequence[StandIn], state: dict[str, Running]) -> tuple[dict, dict]:
         """Which running stand-ins to keep (alive and ready), and stop the others."""
@@ -138,11 +189,12 @@ class Supervisor:
             if r is None:
                 out.append(ServiceStatus(s.name, "stopped", None, None, _rel(s.log_path)))
             elif not _alive(r):
-                out.append(ServiceStatus(s.name, "dead", r.url, r.pid, _rel(s.log_path),
-                                         "leftovers running" if _family(r) else ""))
+                out.append(ServiceStatus(s.name, "dead", r.url, r.pid or None, _rel(s.log_path),
+                                         "leftovers running" if _family(r) else "", r.container or None))
             else:
                 health = "healthy" if s.is_ready(r.internal_url or r.url) else "unhealthy"
-                out.append(ServiceStatus(s.name, health, r.url, r.pid, _rel(s.log_path)))
+                out.append(ServiceStatus(s.name, health, r.url, r.pid or None, _rel(s.log_path),
+                                         "adopted" if r.adopted else "", r.container or None))
         return out
 
     def running(self) -> dict[str, Running]:
@@ -154,6 +206,11 @@ class Supervisor:
         its home (a server's children outlive a killed leader). Empty when it was never started."""
         running = self._load().get(name)
         return [p for p in _family(running) if _live(p)] if running else []
+
+    def container(self, name: str) -> str | None:
+        """The id of stand-in ``name``'s container, when it runs in one (container faults act on it)."""
+        running = self._load().get(name)
+        return running.container or None if running else None
 
     def endpoints(self) -> Endpoints:
         """Where clients reach each route (through the front when one runs), and the front itself."""
@@ -172,8 +229,12 @@ class Supervisor:
         with self._locked():
             state = self._load()
             for r in state.values():
-                progress(f"stopping {r.name} (pid {r.pid})")
+                progress(f"leaving {r.name} to compose (container {r.container[:12]})" if r.adopted else
+                         f"stopping {r.name} (container {r.container[:12]})" if r.container else
+                         f"stopping {r.name} (pid {r.pid})")
             _stop(*state.values())
+            if any(r.container for r in state.values()):
+                containers.remove_network(self.state_dir)
             self._save({})
             return sorted(state)
 
@@ -200,6 +261,24 @@ class Supervisor:
                           {route: [s.public[route], s.internal[route]] for route in s.public} if not s.front else {},
                           _url(port), s.front)
         return proc, running
+
+    def _run_container(self, s: StandIn, peers: Endpoints, adopt: str) -> tuple[containers.Handle, Running]:
+        """Start ``s`` as a container (or adopt the compose container ``adopt``, which compose started with the
+        files ``lastmile up --prepare-only`` wrote); published on 127.0.0.1 at its internal port."""
+        s.home.mkdir(parents=True, exist_ok=True)
+        port = s.internal[s.name]
+        if adopt:
+            container_id = adopt
+        else:
+            s.prepare(port)
+            spec = s.container(port, peers)
+            containers.write_header(s.log_path, self.state_dir, s.name, spec.image, port)
+            container_id = containers.start(spec, name=s.name, state_dir=self.state_dir, port=port,
+                                            aliases=[network_alias(route) for route in s.public])
+        running = Running(s.name, 0, 0.0, s.public[s.name], _url(s.public[s.name]), str(s.log_path), str(s.home),
+                          {route: [s.public[route], s.internal[route]] for route in s.public}, _url(port),
+                          container=container_id, adopted=bool(adopt))
+        return containers.Handle(container_id), running
 
     def _wait_ready(self, todo: Sequence[StandIn], procs: dict, state: dict[str, Running],
                     progress: Progress) -> None:
@@ -250,8 +329,19 @@ class Supervisor:
 
 
 def _alive(r: Running) -> bool:
-    """True when the leader is still the process we started (same start time), not a reused pid."""
+    """True when the leader is still the process we started (same start time), not a reused pid; for a container,
+    while it runs."""
+    if r.container:
+        return containers.running(r.container)
     return same_process(r.pid, r.create_time)
+
+
+def _forget_network(state_dir: Path) -> None:
+    """After a failed start: the stand-ins' network goes when no container is left on it."""
+    try:
+        containers.remove_network(state_dir)
+    except UserError:
+        pass  # the engine is the failure being reported
 
 
 def _live(process: psutil.Process) -> bool:
@@ -263,7 +353,10 @@ def _live(process: psutil.Process) -> bool:
 
 def _family(r: Running) -> list[psutil.Process]:
     """Everything of a stand-in: its leader (when still ours), the leader's descendants, and any process
-    working in the stand-in's home, which catches a server's children that outlived a killed leader."""
+    working in the stand-in's home, which catches a server's children that outlived a killed leader. A container
+    has none here: its processes are the engine's to stop (and may work in the same path, mounted)."""
+    if r.container:
+        return []
     found: dict[int, psutil.Process] = {}
     if _alive(r):
         leader = psutil.Process(r.pid)
@@ -281,7 +374,11 @@ def _family(r: Running) -> list[psutil.Process]:
 
 
 def _stop(*targets: Running, timeout: float = 10.0) -> None:
-    """SIGTERM each target's whole family together, then SIGKILL what outlives ``timeout``."""
+    """SIGTERM each target's whole family together, then SIGKILL what outlives ``timeout``; remove each container
+    we started (an adopted one is compose's)."""
+    boxed = [r for r in targets if r.container and not r.adopted]
+    if boxed:
+        containers.remove([r.container for r in boxed], [Path(r.log) for r in boxed], timeout)
     family = [p for r in targets for p in _family(r)]
     for p in family:
         try:
