@@ -433,3 +433,30 @@ def test_the_containers_profile_builds_both_adapters_from_config(standin, tmp_pa
     assert runner.env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9" and "AWS_SECRET_ACCESS_KEY" in runner.env
     assert runner.max_timeout_s == h.settings.ports.job_runner.timeout_s
     assert runner.state_dir == h.settings.state_dir
+
+
+def test_the_training_image_trains_in_a_container_against_the_stand_ins(stack, client):
+    """Stage 4 as the containers profile runs it: the image the docker builder pushed to the stand-ins' registry
+    (through the fault proxy), run by digest with the pipeline's arguments, reaches MLflow and object storage on
+    127.0.0.1 and registers a model version."""
+    from adapters.containers.flavors import ContainerJobs, DockerBuilder
+    from harness.pipeline import datasets
+
+    registry = stack.artifact_registry.registry
+    try:
+        training = DockerBuilder(flavor="docker").build(stack).build("training", ROOT / "training")
+        runner = ContainerJobs(flavor="container").build(stack)
+        dataset, _ = datasets.seed(stack.object_store, stack.settings.buckets.data)
+        name = f"container-model-{uuid.uuid4().hex[:8]}"
+        result_key = f"results/{name}/training.json"
+        args = ("--data-uri", dataset.uri, "--data-sha256", dataset.sha256, "--model-name", name,
+                "--experiment", "lastmile-it", "--git-commit", "0" * 40, "--build-digest", training.artifact.digest,
+                "--result-uri", f"s3://{stack.settings.buckets.data}/{result_key}")
+        run = runner.wait(runner.submit(JobSpec("train", training.artifact, args, timeout_s=240)).run_id, 240)
+        assert run.state is JobState.SUCCEEDED, runner.log_tail(run.run_id, 40)
+        result = json.loads(stack.object_store.get(stack.settings.buckets.data, result_key))
+        assert stack.model_registry.get_version(name, str(result["model_version"])).name == name
+        assert containers_of(client, run.run_id) == []
+    finally:
+        remove_containers(client, stack.settings.state_dir)
+        remove_images(client, f"{registry}/")
