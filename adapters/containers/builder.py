@@ -60,13 +60,17 @@ class DockerImageBuilder:
     ``registry`` host the engine pushes to)."""
 
     def __init__(self, registry, login: RegistryLogin, state_dir: Path, repository_prefix: str = "lastmile",
-                 base_image: str | None = None, local_base_image: str = LOCAL_BASE, client: Any = None):
+                 base_image: str | None = None, local_base_image: str = LOCAL_BASE, no_cache: bool = False,
+                 client: Any = None):
+        """``no_cache``: build every time and every step again, ignoring both the images built before and Docker's
+        layer cache (a cold build, for benchmarks)."""
         self.registry = registry
         self.login = login
         self.logs = Path(state_dir) / "builds"
         self.repository_prefix = repository_prefix.strip("/")
         self.base_image = base_image
         self.local_base_image = local_base_image
+        self.no_cache = no_cache
         self._client = client
 
     @property
@@ -88,7 +92,7 @@ class DockerImageBuilder:
         image, tag = f"{self.registry.registry}/{repository}", digest.split(":", 1)[1][:12]
         base, base_id = self._base()
         labels = {SOURCE_LABEL: digest, NAME_LABEL: name, BASE_LABEL: base_id}
-        built = self._built_before(labels)
+        built = None if self.no_cache else self._built_before(labels)
         if built is not None:
             pushed = self._pushed_digest(built, image)
             if pushed and has_manifest(self.registry, repository, pushed):
@@ -159,7 +163,8 @@ class DockerImageBuilder:
         try:
             with engine_errors(f"docker build of {context}"):
                 for chunk in self.client.api.build(path=str(context), tag=ref, buildargs={"BASE_IMAGE": base},
-                                                   labels=labels, rm=True, forcerm=True, pull=False, decode=True):
+                                                   labels=labels, rm=True, forcerm=True, pull=False,
+                                                   nocache=self.no_cache, decode=True):
                     if "error" in chunk:
                         error = str(chunk["error"]).strip()
                         out.write(f"ERROR: {error}\n")

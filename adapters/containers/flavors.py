@@ -1,6 +1,7 @@
 """The containers family's flavors, typed so that `lastmile.yaml` can name them and `lastmile doctor` can judge them.
 
-Their adapters are not built yet: each keeps :meth:`FlavorConfig.build`'s default, which says so in one line.
+The docker image builder and the container job runner are built (:mod:`.builder`, :mod:`.jobs`); a flavor whose
+adapter is not built yet keeps :meth:`FlavorConfig.build`'s default, which says so in one line.
 Registered under the ``lastmile.adapters`` entry point as ``containers``.
 """
 

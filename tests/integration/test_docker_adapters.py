@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -386,6 +388,32 @@ def test_the_record_names_the_jobs_own_process_for_process_faults(runner, job_im
         assert record["container_id"] == container.id
     finally:
         runner.cancel(run.run_id)
+
+
+def job_process(runner, run_id: str, client) -> psutil.Process:
+    """The job's own process as run.json names it (for the ``job:current`` process faults); skips when the engine's
+    processes are not this machine's."""
+    record = json.loads((runner.state_dir / "jobs" / run_id / "run.json").read_text())
+    [container] = containers_of(client, run_id)
+    if not psutil.pid_exists(container.attrs["State"]["Pid"]) or record.get("pid") is None:
+        pytest.skip("the engine's processes are not in this machine's process table (an engine in a VM)")
+    return psutil.Process(record["pid"])
+
+
+def test_a_job_paused_as_the_hung_job_drill_does_times_out_and_leaves_nothing(runner, job_image, client):
+    run = runner.submit(JobSpec("hang", job_image, ("hang",), timeout_s=3))
+    process = job_process(runner, run.run_id, client)
+    os.killpg(process.pid, signal.SIGSTOP)  # what the job:current pause fault sends
+    done = runner.wait(run.run_id, 30)
+    assert (done.state, done.message) == (JobState.FAILED, "timed out after 3 s")
+    assert containers_of(client, run.run_id) == [] and not process.is_running()
+
+
+def test_a_job_killed_as_the_killed_job_drill_does_ends_failed(runner, job_image, client):
+    run = runner.submit(JobSpec("hang", job_image, ("hang",), timeout_s=60))
+    os.killpg(job_process(runner, run.run_id, client).pid, signal.SIGKILL)  # the job:current kill fault
+    done = runner.wait(run.run_id, 30)
+    assert (done.state, done.exit_code) == (JobState.FAILED, 137)
 
 
 def test_an_image_the_engine_lacks_is_pulled_with_the_registry_login(runner, job_image, client, tmp_path,
