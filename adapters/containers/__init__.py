@@ -1,2 +1,2 @@
-"""Adapters of the containers profile (Docker images, container jobs, kind). Not built yet: the wiring
-has no factory for their flavors, so `lastmile doctor` reports the profile as not runnable here."""
+"""Adapters of the containers profile: the Docker image builder (:mod:`.builder`), container training jobs
+(:mod:`.jobs`), both on Docker's own SDK (:mod:`.engine`); their flavors are in :mod:`.flavors`."""

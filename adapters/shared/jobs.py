@@ -13,7 +13,6 @@ its own. Environment values are never written anywhere: they may hold credential
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,10 +24,12 @@ from typing import Any
 
 import psutil
 
-from harness.domain.errors import LastmileError, NotFound, UserError
+from harness.domain.errors import LastmileError, UserError
 from harness.domain.records import JobRun, JobSpec, JobState
 from harness.infra.bundle import extract_bundle, fetch_bundle
 from harness.infra.processes import same_process, stop_group
+
+from .jobrecords import JobRecords, job_run
 
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 """The only variables the job inherits from the harness's own environment."""
@@ -38,7 +39,7 @@ PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 _WRAPPER = 'trap : TERM INT; "$@"; code=$?; echo "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'
 
 
-class SubprocessJobRunner:
+class SubprocessJobRunner(JobRecords):
     """JobRunner whose runs are process groups under ``<state_dir>/jobs/<run_id>/``; ``env`` reaches every job
     (after :data:`PASSTHROUGH_ENV`, before the spec's own), ``max_timeout_s`` caps a spec's time limit."""
 
@@ -60,13 +61,9 @@ class SubprocessJobRunner:
         run_id = run_id or f"jobrun-{uuid.uuid4().hex[:12]}"
         if "/" in run_id:
             raise UserError(f"job run id {run_id!r} may not contain '/'")
-        home = self._home(run_id)
-        home.mkdir(parents=True)
         timeout = min(spec.timeout_s, self.max_timeout_s) if self.max_timeout_s else spec.timeout_s
-        record: dict[str, Any] = {
-            "run_id": run_id, "name": spec.name, "artifact": str(spec.artifact), "args": list(spec.args),
-            "timeout_s": timeout, "log_path": str(home / "job.log"), "states": [], "exit_code": None, "message": "",
-        }
+        record = self._new_record(run_id, spec.name, str(spec.artifact), list(spec.args), timeout)
+        home = self._home(run_id)
         accepted = self._move(record, JobState.ACCEPTED)
         try:
             bundle = fetch_bundle(self.registry, spec.artifact)
@@ -80,47 +77,15 @@ class SubprocessJobRunner:
         self._start(record, spec, bundle.entrypoint)
         return accepted
 
-    def get(self, run_id: str) -> JobRun:
-        return _job_run(self._refresh(self._load(run_id)))
-
-    def wait(self, run_id: str, timeout_s: float | None = None) -> JobRun:
-        """Poll until the run ends (its own time limit bounds this), or until ``timeout_s`` passes."""
-        until = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            run = self.get(run_id)
-            if run.state.terminal or (until is not None and time.monotonic() >= until):
-                return run
-            time.sleep(self.poll_s)
-
     def cancel(self, run_id: str) -> JobRun:
         """Stop a running job (CANCELING, then CANCELED); a finished run is returned unchanged."""
         record = self._refresh(self._load(run_id))
         if JobState(record["state"]).terminal:
-            return _job_run(record)
+            return job_run(record)
         self._move(record, JobState.CANCELING)
         self._kill(record)
         self._log(record, "canceled; process group stopped")
         return self._move(record, JobState.CANCELED, message="canceled")
-
-    def log_tail(self, run_id: str, lines: int = 20) -> str:
-        record = self._load(run_id)
-        if lines <= 0:
-            return ""
-        return "\n".join(_read_text(Path(record["log_path"])).splitlines()[-lines:])
-
-    def result(self, run_id: str) -> dict | None:
-        """The last JSON object the job printed on a line of its own (its machine-readable result), if any."""
-        record = self._load(run_id)
-        for line in reversed(_read_text(Path(record["log_path"])).splitlines()):
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(value, dict):
-                    return value
-        return None
 
     def command(self, module: str, args: tuple[str, ...] | list[str]) -> list[str]:
         """The job's command line: the bundle's entrypoint module run by :attr:`python` (a subclass may replace
@@ -189,37 +154,6 @@ class SubprocessJobRunner:
         stop_group(pid, self.grace_s, reap=proc.poll if proc is not None else None)
         if proc is not None:
             proc.wait(timeout=self.grace_s)
-
-    def _home(self, run_id: str) -> Path:
-        return self.state_dir / "jobs" / run_id
-
-    def _load(self, run_id: str) -> dict[str, Any]:
-        path = self._home(run_id) / "run.json"
-        if "/" in run_id or not path.is_file():
-            raise NotFound(f"job run {run_id} not found")
-        return json.loads(path.read_text())
-
-    def _move(self, record: dict[str, Any], state: JobState, **changes: Any) -> JobRun:
-        record.update(changes, state=state.value)
-        record["states"].append(state.value)
-        path = self._home(record["run_id"]) / "run.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-        os.replace(tmp, path)
-        return _job_run(record)
-
-    def _log(self, record: dict[str, Any], line: str) -> None:
-        with open(record["log_path"], "a", encoding="utf-8") as log:
-            log.write(f"[lastmile] {line}\n")
-
-
-def _job_run(record: Mapping[str, Any]) -> JobRun:
-    return JobRun(run_id=record["run_id"], name=record["name"], state=JobState(record["state"]),
-                  exit_code=record.get("exit_code"), log_path=record["log_path"], message=record.get("message", ""))
-
-
-def _read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
 
 
 def _create_time(pid: int) -> float | None:

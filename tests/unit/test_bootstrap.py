@@ -52,9 +52,8 @@ def test_an_adapter_that_is_not_its_port_is_refused(tmp_path, monkeypatch):
 
 def test_an_unbuilt_flavor_is_a_clear_user_error(tmp_path):
     h = build(_settings(tmp_path, "containers"))
-    with pytest.raises(NotBuilt, match="job_runner: flavor 'container' is typed in config but its adapter is not "
-                                       "built"):
-        _ = h.job_runner
+    with pytest.raises(NotBuilt, match="deployer: flavor 'kind' is typed in config but its adapter is not built"):
+        _ = h.deployer
 
 
 def test_building_the_harness_imports_no_adapter_module(tmp_path):
