@@ -294,6 +294,21 @@ def test_a_container_killed_from_outside_is_replaced_while_the_endpoint_answers(
     assert "activated as" in (deployed.state_dir / "logs" / f"{victim['name']}.log").read_text(errors="replace")
 
 
+def test_a_replicas_docker_client_killed_takes_its_container_with_it(deployed, model):
+    """A process fault on the replica's pid hits the ``docker run`` client: its container must not outlive it."""
+    victim = deployed.status()["replicas"][-1]
+    with Traffic(deployed.endpoint, _body(model)) as traffic:
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        def replaced(status: dict) -> bool:
+            pod = next((p for p in status["replicas"] if p["name"] == victim["name"]), None)
+            return pod is not None and pod["restarts"] > victim["restarts"] and pod["state"] == "ready" and \
+                status["ready"] == 2
+        deployed.wait(replaced, f"{victim['name']} replaced after its client was killed", timeout_s=90)
+    assert victim["container"] not in {c["name"] for c in containers_of(deployed.state_dir)}
+    assert traffic.failed == []
+
+
 def test_a_second_revision_rolls_out_as_containers(deployed, image, model):
     before = {p["container"] for p in deployed.status()["replicas"]}
     with Traffic(deployed.endpoint, _body(model)) as traffic:

@@ -257,6 +257,7 @@ class ContainerProcess:
         self._proc = proc
         self.container = container
         self._runtime = runtime
+        self._reaped = False
 
     @property
     def pid(self) -> int:
@@ -285,7 +286,13 @@ class ContainerProcess:
             self.container = new_name
 
     async def wait(self) -> int:
+        """The container's exit status. A client killed by a signal (its own, not the container's: a process
+        fault on it) leaves its container running, holding its port: it is removed before this returns, so that a
+        replica's death means its container's."""
         await self._proc.wait()
+        if self._proc.returncode is not None and self._proc.returncode < 0 and not self._reaped:
+            self._reaped = True
+            await asyncio.to_thread(self._runtime.kill, self.container)
         return self.returncode  # type: ignore[return-value]
 
     async def stop(self, grace_s: float) -> None:
