@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--starts", type=int, default=5, help="cold starts per runtime (default 5)")
-    parser.add_argument("--image", default="lastmile-serving:dev", help="the serving image (default lastmile-serving:dev)")
+    parser.add_argument("--image", default="lastmile-serving:dev",
+                        help="the serving image (default lastmile-serving:dev)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds one start may take (default 120)")
     parser.add_argument("--throughput", action="store_true", help="also wrk each runtime's stable endpoint")
     parser.add_argument("--rounds", type=int, default=3, help="with --throughput: wrk runs per runtime (default 3)")
@@ -165,7 +166,8 @@ def render(summary: dict) -> str:
     for runtime in RUNTIMES:
         values = summary["seconds"][runtime]
         lines.append(f"{runtime:<12}{summary['median_s'][runtime]:>7.2f}s{min(values):>8.2f}s{max(values):>8.2f}s")
-    lines.append(f"container - process (medians): {summary['median_s']['container'] - summary['median_s']['process']:+.2f} s")
+    extra = summary["median_s"]["container"] - summary["median_s"]["process"]
+    lines.append(f"container - process (medians): {extra:+.2f} s")
     for runtime, figures in summary["throughput"].items():
         lines.append(f"endpoint (HAProxy, 2 {runtime} replicas): {figures['rps']:.0f} req/s, p99 "
                      f"{figures['p99_ms']:.2f} ms, {figures['errors']} errors (median of rounds)")

@@ -2,9 +2,9 @@
 
 A replica is ``python -m serving`` with the model version pinned: a local process run from the revision's bundle,
 in a session of its own, or with a :class:`~.containers.ContainerRuntime` a container of the revision's serving
-image (``--runtime container``), started the same way and watched through its ``docker run`` client. It checks itself against the registry's reference predictions before it answers ``/ready``
-and exits (code 3) when its model cannot load, so a broken revision shows up as restarts, as a crash loop
-does on Kubernetes.
+image (``--runtime container``), started the same way and watched through its ``docker run`` client. It checks
+itself against the registry's reference predictions before it answers ``/ready`` and exits (code 3) when its model
+cannot load, so a broken revision shows up as restarts, as a crash loop does on Kubernetes.
 """
 
 from __future__ import annotations
