@@ -127,6 +127,9 @@ class LocalDeployer(DeployerConfig):
                                "in-process Python proxy (benchmarks/stable_endpoint.py compares them)")
     keeps_model_copies: ClassVar[bool] = True
     warm_standby: ClassVar[bool] = True
+    runtime: ClassVar[Literal["process", "container"]] = "process"
+    """What a replica is: a ``python -m serving`` process run from the serving bundle, or a container of the
+    serving image (the controller's ``--runtime``)."""
 
     def where(self, h: Harness) -> str:
         return h.endpoint("deployer", self.endpoint)
@@ -148,7 +151,20 @@ class LocalDeployer(DeployerConfig):
             env["LASTMILE_SERVING_S3_ENDPOINT"] = access.endpoint
         return Adapter(h.endpoint("deployer", self.endpoint), h.secret(str(DEPLOYER_TOKEN)), h.artifact_registry,
                        settings.state_dir / "deployer" / "bundles", env, timeout_s=30.0,
-                       mlflow_credentials=mlflow_credentials(h))
+                       mlflow_credentials=mlflow_credentials(h), runtime=self.runtime)
+
+
+@FAMILY.flavor
+class DockerDeployer(LocalDeployer):
+    """The containers profile's deployer: the same controller and Service (HAProxy), replicas run as containers of
+    the serving image on the local Docker engine (``--runtime container``); the image is the one the ``docker``
+    image builder built and pushed on that engine, named by digest.
+
+    It belongs to this family, not to ``containers``, because it is this family's controller and client and
+    families never import each other (pyproject.toml's import contracts)."""
+
+    flavor: Literal["docker"]  # type: ignore[assignment]
+    runtime: ClassVar[Literal["process", "container"]] = "container"
 
 
 @FAMILY.flavor

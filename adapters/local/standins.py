@@ -15,6 +15,7 @@ import httpx
 import yaml
 
 from harness.config.settings import Settings
+from harness.domain.errors import UserError
 from harness.domain.ports import SecretStore
 from harness.domain.records import SecretRef
 from harness.infra.standin import Endpoints, StandIn, http_status
@@ -211,6 +212,13 @@ class DeployerStandIn(StandIn):
         if self.balancer == "haproxy":
             self.binary = "haproxy"
             self.install_hint = "apt-get install haproxy (Debian/Ubuntu), or set ports.deployer.balancer: python"
+        self.runtime = getattr(cfg, "runtime", "process")  # the docker flavor's replicas are containers
+
+    def check_installed(self) -> None:
+        super().check_installed()
+        if self.runtime == "container" and not shutil.which("docker"):
+            raise UserError("deployer: replicas run as containers and the 'docker' client is not on PATH",
+                            hint="install the Docker CLI (apt-get install docker.io), or use the local deployer")
 
     kube_port: int | None = None
     """With a port, the controller also serves its Kubernetes API front door (route ``kubeapi``), accepting the
@@ -234,7 +242,8 @@ class DeployerStandIn(StandIn):
                    "--state-dir", str(self.home),
                    "--token-sha256-file", str(self.home / "token.sha256"), "--name", self.deployment,
                    "--replicas", str(cfg.replicas), "--max-surge", str(cfg.max_surge),
-                   "--max-unavailable", str(cfg.max_unavailable), "--balancer", self.balancer]
+                   "--max-unavailable", str(cfg.max_unavailable), "--balancer", self.balancer,
+                   "--runtime", self.runtime]
         if "faults" in endpoints.urls:
             command += ["--fault-proxy", endpoints["faults"]]
         if self.kube_port:

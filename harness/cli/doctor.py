@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class Finding:
 def findings() -> list[Finding]:
     return [
         _docker_engine(),
-        _binary("kind", "kind", "Kubernetes in Docker (containers profile)"),
+        _kind(),
         _binary("registry", "docker-registry", "Distribution registry: apt-get install docker-registry"),
         _binary("minio", "minio", "optional; moto's S3 server stands in without it"),
         _oci_config(),
@@ -58,8 +59,37 @@ def _binary(name: str, command: str, purpose: str) -> Finding:
     return Finding(name, path is not None, path or f"not on PATH ({purpose})")
 
 
+def _kind() -> Finding:
+    """The ``kind`` deployer flavor needs the ``kind`` binary and its node image ``kindest/node`` in the engine;
+    the ``docker`` flavor (replicas as containers) needs neither."""
+    binary = shutil.which("kind")
+    image = _engine_has_image("kindest/node")
+    ok = binary is not None and image is True
+    parts = [f"kind at {binary}" if binary else "no kind binary on PATH",
+             {True: "kindest/node in the engine", False: "no kindest/node image in the engine",
+              None: "no engine to hold kindest/node"}[image]]
+    verdict = "the kind deployer flavor could run (its adapter is not built yet)" if ok else \
+        "the kind deployer flavor cannot run here; the docker flavor (replicas as containers) is the available one"
+    return Finding("kind", ok, f"{', '.join(parts)}: {verdict}")
+
+
+def _engine_socket() -> str:
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+
+
+def _engine_has_image(reference: str) -> bool | None:
+    """Whether the local engine has an image of ``reference`` (any tag); None when no engine answers."""
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=_engine_socket()), timeout=2) as client:
+            found = client.get("http://docker/images/json",
+                               params={"filters": json.dumps({"reference": [reference]})}).json()
+    except (httpx.HTTPError, OSError, ValueError):
+        return None
+    return bool(found) if isinstance(found, list) else None
+
+
 def _docker_engine() -> Finding:
-    socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+    socket = _engine_socket()
     if not shutil.which("docker") and not Path(socket).exists():
         return Finding("docker engine", False, "no docker client and no engine socket")
     try:

@@ -30,7 +30,7 @@ def test_env_selects_profile():
 
 def test_profile_overlays_base_and_env_overrides_both():
     settings = load_settings(CONFIG, "containers", environ={"LASTMILE_PORTS__DEPLOYER__REPLICAS": "5"})
-    assert settings.ports.deployer.flavor == "kind"
+    assert settings.ports.deployer.flavor == "docker"
     assert settings.ports.deployer.replicas == 5
     assert settings.ports.model_registry.flavor == "mlflow"  # from base, untouched
 

@@ -4,6 +4,8 @@ The admin API (``--port``) changes state, so every call but ``/healthz`` needs t
 SHA-256 (hex) is in ``--token-sha256-file``; the token itself stays in the secret store. The Service
 (``--service-port``) is the deployment's stable endpoint: HAProxy driven by the controller (:mod:`.haproxy`), or
 with ``--balancer python`` the in-process proxy (:mod:`.proxy`), the slower alternative kept for comparison.
+Replicas are processes run from the revision's bundle, or with ``--runtime container`` containers of the revision's
+serving image (:mod:`.containers`): a deploy request then names ``image`` rather than ``bundle_dir``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.local.deployer.containers import CannotRun, ContainerRuntime
 from adapters.local.deployer.controller import Deployment, NoPreviousRevision
 from adapters.local.deployer.haproxy import HaproxyError, HaproxyService
 from adapters.local.deployer.proxy import ServiceProxy
@@ -32,7 +35,8 @@ from harness.infra import logs
 class DeployRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     serving_digest: str
-    bundle_dir: str
+    bundle_dir: str = ""
+    image: str = ""
     model_name: str
     model_version: str
     env: dict[str, str] = {}
@@ -68,9 +72,11 @@ def admin_app(deployment: Deployment, token_sha256: str, service_url: str) -> Fa
 
     @app.put("/deployments/{name}", dependencies=[Depends(authorized)])
     async def deploy(name: str, request: DeployRequest) -> dict:
+        target = named(name)
+        await _runnable(target, request)
         spec_fields = {f.name for f in fields(RevisionSpec)}
         spec = RevisionSpec(number=0, **request.model_dump(include=spec_fields - {"number"}))
-        return {"revision": _revision(named(name).deploy(spec, request.replicas))}
+        return {"revision": _revision(target.deploy(spec, request.replicas))}
 
     @app.post("/deployments/{name}/rollback", dependencies=[Depends(authorized)])
     async def rollback(name: str) -> dict:
@@ -91,6 +97,21 @@ def admin_app(deployment: Deployment, token_sha256: str, service_url: str) -> Fa
     return app
 
 
+async def _runnable(deployment: Deployment, request: DeployRequest) -> None:
+    """Refuse (422) a revision this controller's replicas cannot run: a bundle for processes, an image this engine
+    has for containers."""
+    if deployment.containers is None:
+        if not request.bundle_dir:
+            raise HTTPException(422, "replicas run as processes here (--runtime process): the request needs "
+                                     "bundle_dir, the serving bundle's directory")
+        return
+    try:
+        await asyncio.to_thread(deployment.containers.check_image, request.image)
+        deployment.containers.check_model_dir(request.env.get("LASTMILE_SERVING_MODEL_DIR"))
+    except CannotRun as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 def _revision(spec: RevisionSpec) -> dict:
     return {"number": spec.number, "serving_digest": spec.serving_digest, "model_version": spec.model_version}
 
@@ -108,8 +129,14 @@ def kube_front_door(args: argparse.Namespace, deployment: Deployment, token_sha2
 
 
 async def serve(args: argparse.Namespace) -> None:
+    containers = ContainerRuntime(Path(args.state_dir), args.name) if args.runtime == "container" else None
+    reaper = None
+    if containers is not None:
+        # A controller that died unstopped left its containers: a replica of it may still hold a port.
+        await asyncio.to_thread(containers.remove_leftovers)
+        reaper = await containers.start_reaper()
     deployment = Deployment(args.name, Path(args.state_dir), args.replicas, args.max_surge, args.max_unavailable,
-                            ReplicaRoutes(args.fault_proxy))
+                            ReplicaRoutes(args.fault_proxy), containers)
     token_sha256 = Path(args.token_sha256_file).read_text().strip()
     service_url = args.service_url or f"http://127.0.0.1:{args.service_port}"
     servers = [
@@ -149,6 +176,9 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     await deployment.shutdown()
     await service.aclose()
+    if reaper is not None and reaper.stdin is not None:
+        reaper.stdin.close()  # nothing left to reap: it looks, finds nothing and exits
+        await reaper.wait()
 
 
 def main() -> None:
@@ -165,11 +195,16 @@ def main() -> None:
     parser.add_argument("--max-unavailable", type=int, default=0)
     parser.add_argument("--balancer", choices=("haproxy", "python"), default="haproxy",
                         help="what serves the stable endpoint: HAProxy (default) or the in-process Python proxy")
+    parser.add_argument("--runtime", choices=("process", "container"), default="process",
+                        help="replicas as processes from the revision's bundle (default), or as containers of its "
+                             "serving image on the local Docker engine")
     parser.add_argument("--kube-port", type=int, help="serve the Kubernetes API front door (kubeapi.py) on this port")
     parser.add_argument("--bundles-dir", help="where serving bundles are, by digest (the front door's images)")
     parser.add_argument("--oke-token-verifier", help="the OCI API stand-in: accept OKE tokens it verifies")
     parser.add_argument("--cluster-id", default="", help="with --oke-token-verifier: the cluster tokens must name")
     args = parser.parse_args()
+    if args.runtime == "container" and args.kube_port:
+        parser.error("--kube-port needs --runtime process: the front door's images are serving bundles")
     # httpx logs every request at INFO: each probe and, through the Service, each proxied prediction.
     logs.configure("INFO", {"service": "deployer"}, quiet=("httpx", "httpcore"))
     asyncio.run(serve(args))

@@ -26,9 +26,11 @@ class LocalDeployer:
     """Deployer over the local controller's admin API (the OKE stand-in)."""
 
     def __init__(self, admin_url: str, token: Secret, registry, bundles_dir: Path, env: dict[str, str],
-                 timeout_s: float, mlflow_credentials: tuple[str, Secret] | None = None):
+                 timeout_s: float, mlflow_credentials: tuple[str, Secret] | None = None, runtime: str = "process"):
         """``env`` goes to every replica (it is kept in the controller's state): never a secret in it.
-        ``mlflow_credentials`` are for this process's own download of a model version."""
+        ``mlflow_credentials`` are for this process's own download of a model version. ``runtime`` is the
+        controller's: ``process`` replicas run the serving bundle, pulled here; ``container`` ones the serving
+        image, which the request names and nothing here pulls."""
         self.admin_url = admin_url.rstrip("/")
         self._mlflow_credentials = mlflow_credentials
         self._token = token
@@ -36,14 +38,19 @@ class LocalDeployer:
         self.bundles_dir = bundles_dir
         self.env = env
         self.timeout_s = timeout_s
+        self.runtime = runtime
         self._http: httpx.Client | None = None
 
     def deploy(self, spec: DeploymentSpec) -> Revision:
-        bundle = self._bundle(spec)
+        serving = {"image": str(spec.serving)} if self.runtime == "container" else \
+            {"bundle_dir": str(self._bundle(spec))}
         reference = {"rows": [dict(r) for r in spec.reference.rows], "predictions": list(spec.reference.predictions)}
-        env = {**self.env, "LASTMILE_SERVING_MODEL_DIR": str(self._model_dir(spec.model)),
+        model_dir = self._model_dir(spec.model)
+        if self.runtime == "container":
+            _readable_by_all(model_dir)  # the containers' user is the image's, not this one
+        env = {**self.env, "LASTMILE_SERVING_MODEL_DIR": str(model_dir),
                "LASTMILE_SERVING_REFERENCE": json.dumps(reference)}
-        body = {"serving_digest": spec.serving.digest, "bundle_dir": str(bundle), "model_name": spec.model.name,
+        body = {"serving_digest": spec.serving.digest, **serving, "model_name": spec.model.name,
                 "model_version": spec.model.version, "env": env, "replicas": spec.replicas}
         return _revision(self._call("PUT", f"/deployments/{spec.name}", json=body)["revision"])
 
@@ -144,6 +151,16 @@ def download_model_version(tracking_uri: str, model: ModelVersion, into: Path,
               "tags": dict(model.tags)}
     (path / "version.json").write_text(json.dumps(record, indent=2))
     return path
+
+
+def _readable_by_all(directory: Path) -> None:
+    """Let any user read a model copy (its files are the registry's, no secret): a replica container runs as its
+    image's user, who owns none of it."""
+    for entry in [directory, *directory.rglob("*")]:
+        mode = entry.stat().st_mode
+        wanted = mode | (0o555 if entry.is_dir() else 0o444)
+        if wanted != mode:
+            entry.chmod(wanted)
 
 
 def _settle(tmp: Path, dest: Path) -> None:

@@ -11,6 +11,9 @@ Once the current revision is fully rolled out, the controller keeps one warm sta
 ``python -m serving --standby`` process that has imported scikit-learn and loaded the model and waits on
 stdin. A replica that dies is replaced by activating the standby (well under a second) instead of a cold
 start (3-6 s on two busy cores, nearly all of it imports).
+
+With ``--runtime container`` replicas and the standby are containers of the revision's serving image
+(:mod:`.containers`); everything above is the same.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from adapters.local.deployer.containers import ContainerProcess, ContainerRuntime
 from adapters.local.deployer.replicas import Launcher, Replica, RevisionSpec, Standby, last_words, stop
 from adapters.local.deployer.routes import ReplicaRoutes
 from harness.infra.processes import free_port
@@ -76,7 +80,7 @@ class Deployment:
     """One named deployment: its revisions, its replicas and the reconcile loop that keeps them."""
 
     def __init__(self, name: str, state_dir: Path, replicas: int, max_surge: int, max_unavailable: int,
-                 routes: ReplicaRoutes | None = None):
+                 routes: ReplicaRoutes | None = None, containers: ContainerRuntime | None = None):
         self.name = name
         self.state_file = state_dir / f"{name}.json"
         self.desired = replicas
@@ -91,7 +95,8 @@ class Deployment:
         self._exited = asyncio.Event()  # a replica process ended: reconcile now rather than at the next tick
         self._rollout: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()  # retirements under way; kept so none is collected mid-flight
-        self.launcher = Launcher(state_dir / "logs", self._exited.set)
+        self.containers = containers
+        self.launcher = Launcher(state_dir / "logs", self._exited.set, containers)
         self.standby: Standby | None = None
         self._standby_retry_at = 0.0
         self._client = httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S)
@@ -289,7 +294,8 @@ class Deployment:
             "ready": len([p for p in self.pods if p.routable and current and p.revision == current.number]),
             "replicas": [{"name": p.name, "revision": p.revision, "state": p.state, "restarts": p.restarts,
                           "detail": self._detail(p), "exit_code": p.last_exit, "address": p.url,
-                          "pid": p.proc.pid if p.proc else None}
+                          "pid": p.proc.pid if p.proc else None,
+                          **({"container": p.proc.container} if isinstance(p.proc, ContainerProcess) else {})}
                          for p in self.pods],
             "standby": self.standby.state if self.standby else "",
         }
@@ -347,4 +353,6 @@ class Deployment:
         standby, self.standby = self.standby, None
         await asyncio.gather(*(stop(p.proc) for p in self.pods), stop(standby.proc if standby else None))
         self.launcher.close()
+        if self.containers is not None:
+            await asyncio.to_thread(self.containers.remove_leftovers)
         await self._client.aclose()
