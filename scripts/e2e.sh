@@ -2,9 +2,20 @@
 # `make e2e`: stand-ins up, the seven stages (forced, so every stage runs), the deployed champion
 # answering on its stable endpoint, the smoke load scenario (every request format, its SLO gates) on that
 # endpoint, and a teardown unless KEEP=1.
+# PROFILE=containers runs it with every stand-in, the training job and the replicas in Docker containers (state in
+# .lastmile-containers/): it needs a Docker engine, and builds the images first (Docker's cache keeps them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LM=.venv/bin/lastmile
+export LASTMILE_PROFILE=${PROFILE:-${LASTMILE_PROFILE:-local}}
+if [ "$LASTMILE_PROFILE" = containers ]; then
+  export LASTMILE_STATE_DIR=${LASTMILE_STATE_DIR:-.lastmile-containers}
+  if ! docker info >/dev/null 2>&1; then
+    echo "e2e: PROFILE=containers needs a Docker engine and none answers: start one (scripts/docker-engine.sh start)" >&2
+    exit 1
+  fi
+  bash scripts/build-images.sh
+fi
 
 teardown() {
   local rc=$?

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from adapters.shared.jobenv import job_environment, mlflow_credentials  # job_environment: imported from here too
+from adapters.shared.jobenv import (  # job_environment: imported from here too
+    job_environment,
+    mlflow_client_settings,
+    mlflow_credentials,
+)
 from harness.config.flavors import (
     DeployerConfig,
     Family,
@@ -113,7 +117,9 @@ class MlflowRegistry(FlavorConfig):
     def build(self, h: Harness):
         from adapters.local.mlflow_registry import MlflowModelRegistry
 
-        return MlflowModelRegistry(h.endpoint("mlflow", self.tracking_uri), *(mlflow_credentials(h) or ()))
+        credentials = mlflow_credentials(h) or ("lastmile", None)
+        return MlflowModelRegistry(h.endpoint("mlflow", self.tracking_uri), *credentials,
+                                   client_settings=mlflow_client_settings(h))
 
 
 @FAMILY.flavor

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -35,11 +36,13 @@ def use_credentials(username: str, password: Secret | None) -> None:
 
 
 class MlflowModelRegistry:
-    def __init__(self, tracking_uri: str, username: str = "lastmile", password: Secret | None = None):
+    def __init__(self, tracking_uri: str, username: str = "lastmile", password: Secret | None = None,
+                 client_settings: Mapping[str, str] = CLIENT_LIMITS):
+        """``client_settings``: MLflow client variables for this process (``jobenv.mlflow_client_settings``)."""
         self.tracking_uri = tracking_uri.rstrip("/")
         self.username = username
         use_credentials(username, password)
-        for variable, value in CLIENT_LIMITS.items():
+        for variable, value in client_settings.items():
             os.environ.setdefault(variable, value)  # MLflow reads them per request, from the environment
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self._checked = False

@@ -18,6 +18,21 @@ CLIENT_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BA
 server fails in about 3 s, a hung one in about 30 s), in the harness's own client and in the training job."""
 
 
+PROXIED_DOWNLOADS = {"MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false"}
+"""An MLflow server that advertises presigned downloads sends its clients to its artifact store directly, at the
+address the server itself uses for it. In the containers profile that is the S3 stand-in's alias on the stand-ins'
+own network, a name no client on the host resolves (the training job failed after four minutes of retries); so
+there the clients download through the server."""
+
+
+def mlflow_client_settings(h: Harness) -> dict[str, str]:
+    """MLflow's client settings for the profile: the limits above, and proxied downloads when the MLflow stand-in
+    runs in a container."""
+    tracking = h.settings.ports.model_registry
+    in_container = h.settings.standins.mode == "containers" and not getattr(tracking, "tracking_uri", None)
+    return {**CLIENT_LIMITS, **(PROXIED_DOWNLOADS if in_container else {})}
+
+
 def mlflow_credentials(h: Harness) -> tuple[str, Secret] | None:
     """(username, password) for the profile's MLflow, or None for a server without auth."""
     tracking = h.settings.ports.model_registry
@@ -37,7 +52,7 @@ def job_environment(h: Harness) -> dict[str, str]:
     answers included)."""
     ports = h.settings.ports
     env = {"MLFLOW_TRACKING_URI": h.endpoint("mlflow", getattr(ports.model_registry, "tracking_uri", None)),
-           "MLFLOW_DISABLE_TELEMETRY": "true", **CLIENT_LIMITS}
+           "MLFLOW_DISABLE_TELEMETRY": "true", **mlflow_client_settings(h)}
     credentials = mlflow_credentials(h)
     if credentials is not None:
         env["MLFLOW_TRACKING_USERNAME"] = credentials[0]

@@ -415,3 +415,28 @@ def test_jobs_get_mlflow_client_limits_that_fail_a_dead_server_in_seconds(tmp_pa
     assert (retries + 1) * timeout + refused <= 40, "a server that never answers ties the job up too long"
     assert timeout >= 10 and retries >= 2, "a busy server gets time and a second chance"
     assert backoff(7, 2) >= 200, "MLflow's defaults (7 retries, factor 2), for comparison"
+
+
+@pytest.mark.parametrize(("profile", "tracking_uri", "proxied"), [
+    ("containers", None, True), ("containers", "http://127.0.0.1:5555", False), ("local", None, False)])
+def test_clients_download_through_mlflow_only_when_its_stand_in_is_a_container(tmp_path, profile, tracking_uri,
+                                                                               proxied):
+    """A containerised MLflow hands out presigned URLs naming the S3 stand-in's network alias, which no client on
+    the host resolves; everywhere else the presigned downloads stay (they reach the store directly)."""
+    from adapters.local.flavors import job_environment
+    from adapters.shared.jobenv import mlflow_client_settings
+    from harness.domain.records import SecretRef
+    from tests.fakes import MemorySecretStore
+
+    environ = {"LASTMILE_STATE_DIR": str(tmp_path), "LASTMILE_PORTS__OBJECT_STORE__ENDPOINT": "http://127.0.0.1:9900",
+               "LASTMILE_PORTS__MODEL_REGISTRY__TRACKING_URI": tracking_uri or "http://127.0.0.1:5555"}
+    settings = load_settings(ROOT / "lastmile.yaml", profile, environ=environ)
+    if tracking_uri is None:  # the stand-in's (the endpoint is looked up in the running stand-ins' state)
+        settings = settings.model_copy(update={"ports": settings.ports.model_copy(update={
+            "model_registry": settings.ports.model_registry.model_copy(update={"tracking_uri": None})})})
+    secrets = MemorySecretStore({SecretRef.parse(ref): "x" for ref in (
+        "secret:mlflow-password", "secret:s3-access-key-id", "secret:s3-secret-access-key")})
+    h = Harness(settings, Given(secret_store=secrets))
+    assert (mlflow_client_settings(h).get("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD") == "false") is proxied
+    if tracking_uri:
+        assert ("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD" in job_environment(h)) is proxied
