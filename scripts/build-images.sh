@@ -38,17 +38,22 @@ official_base_of() {
   esac
 }
 
-base_for() {
+# Sets $base for the official base $1, deciding (and saying) each official base's stand-in once per run.
+declare -A chosen=()
+choose_base() {
   local official=$1
   if [ -n "${BASE_IMAGE:-}" ]; then
-    echo "$BASE_IMAGE"
+    base=$BASE_IMAGE
+  elif [ -n "${chosen[$official]:-}" ]; then
+    base=${chosen[$official]}
   elif docker image inspect "$official" >/dev/null 2>&1; then
-    echo "$official"
+    base=$official
   else
     echo "build-images: $official is not in the engine, using the local stand-in $LOCAL_BASE" >&2
     LASTMILE_LOCAL_BASE_IMAGE=$LOCAL_BASE bash scripts/local-base-image.sh >&2
-    echo "$LOCAL_BASE"
+    base=$LOCAL_BASE
   fi
+  chosen[$official]=$base
 }
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1e6 }'; }
@@ -64,7 +69,7 @@ fi
 mkdir -p .lastmile/logs
 for component in $IMAGES; do
   context=$(context_of "$component")
-  base=$(base_for "$(official_base_of "$component")")
+  choose_base "$(official_base_of "$component")"
   image=lastmile-$component:$TAG
   log=.lastmile/logs/build-$component.log
   started=$EPOCHREALTIME

@@ -117,8 +117,8 @@ class MlflowRegistry(FlavorConfig):
     def build(self, h: Harness):
         from adapters.local.mlflow_registry import MlflowModelRegistry
 
-        credentials = mlflow_credentials(h) or ("lastmile", None)
-        return MlflowModelRegistry(h.endpoint("mlflow", self.tracking_uri), *credentials,
+        username, password = mlflow_credentials(h) or ("lastmile", None)
+        return MlflowModelRegistry(h.endpoint("mlflow", self.tracking_uri), username, password,
                                    client_settings=mlflow_client_settings(h))
 
 
