@@ -51,7 +51,8 @@ def test_an_adapter_that_is_not_its_port_is_refused(tmp_path, monkeypatch):
 
 
 def test_an_unbuilt_flavor_is_a_clear_user_error(tmp_path):
-    h = build(_settings(tmp_path, "containers"))
+    h = build(load_settings(CONFIG, "containers", environ={"LASTMILE_STATE_DIR": str(tmp_path),
+                                                           "LASTMILE_PORTS__DEPLOYER__FLAVOR": "kind"}))
     with pytest.raises(NotBuilt, match="deployer: flavor 'kind' is typed in config but its adapter is not built"):
         _ = h.deployer
 
