@@ -117,8 +117,9 @@ class MlflowRegistry(FlavorConfig):
     def build(self, h: Harness):
         from adapters.local.mlflow_registry import MlflowModelRegistry
 
+        endpoint = h.endpoint("mlflow", self.tracking_uri)  # first: no stand-in up says more than a missing secret
         username, password = mlflow_credentials(h) or ("lastmile", None)
-        return MlflowModelRegistry(h.endpoint("mlflow", self.tracking_uri), username, password,
+        return MlflowModelRegistry(endpoint, username, password,
                                    client_settings=mlflow_client_settings(h))
 
 
