@@ -197,3 +197,27 @@ def test_a_replica_process_still_gets_signals(monkeypatch):
     faults = ProcessFaults(profile(Supervisor({})), ContainerFaults(lambda: pytest.fail("the engine was asked")))
     faults.inject("fault-1", spec("replica:any", "pause"))
     assert sent == [("replica web-1", 4242)]
+
+
+# the docker image builder under a registry fault -----------------------------------------------------------
+@pytest.mark.parametrize(("error", "kind"), [
+    ("received unexpected HTTP status: 500 Internal Server Error", "CapacityError"),
+    ("toomanyrequests: received unexpected HTTP status: 429 Too Many Requests", "CapacityError"),
+    ("dial tcp 127.0.0.1:5000: connect: connection refused", "UnreachableError"),
+    ("unauthorized: authentication required", "AuthError"),
+    ("blob upload invalid: digest did not match", "BuildFailed"),
+])
+def test_a_failed_push_names_the_registry_by_what_it_answered(error, kind):
+    """A registry answering 5xx/429 to the engine's push (the build-registry-blob-upload-500 drill) is its capacity,
+    named by its endpoint, not a failure of the build."""
+    from adapters.containers.builder import DockerImageBuilder, RegistryLogin
+    from harness.domain.records import Secret
+
+    builder = DockerImageBuilder.__new__(DockerImageBuilder)
+    builder.registry = SimpleNamespace(registry="127.0.0.1:5000", endpoint="http://127.0.0.1:5000")
+    builder.login = RegistryLogin("lastmile", Secret("not-a-real-password"), "secret:registry-password")
+    builder.log_tail = lambda run_id, lines=25: ""
+    exc = builder._push_error("127.0.0.1:5000/lastmile/serving", "abc", error, "build-1")
+    assert type(exc).__name__ == kind
+    if kind in ("CapacityError", "UnreachableError"):
+        assert exc.url == "http://127.0.0.1:5000"

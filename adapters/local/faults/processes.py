@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 import psutil
 
@@ -129,9 +130,14 @@ def bring_back(p: Profile, name: str) -> str:
     standins = h.standins()
     [before] = h.supervisor.status([s for s in standins if s.name == name])
     if before.state == "healthy":
-        return f"nothing to undo: {name} is healthy (pid {before.pid})"
+        return f"nothing to undo: {name} is healthy ({_which(before)})"
     after = {s.name: s for s in h.supervisor.up(standins)}[name]
-    return f"{name} started again by the supervisor (pid {after.pid}, {after.state})"
+    return f"{name} started again by the supervisor ({_which(after)}, {after.state})"
+
+
+def _which(status: Any) -> str:
+    """A stand-in as its status names it: its pid, or its container for one that runs in a container."""
+    return f"container {status.container[:12]}" if getattr(status, "container", None) else f"pid {status.pid}"
 
 
 def restart_standin(p: Profile, name: str) -> str:
