@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Every drill in scenarios/drills on stand-ins of its own (state in .lastmile-drills/); JUnit in reports/drills.xml.
+# PROFILE=oci-local or PROFILE=containers runs them on that profile (scripts/drills.sh).
 drills: $(STAMP)
 	@bash scripts/drills.sh
 

@@ -4,6 +4,9 @@
 # `lastmile drill run --all` runs each drill with its verdict, journal and the invariants; the JUnit XML goes to
 # reports/drills.xml. The stand-ins are stopped at the end unless KEEP=1. Exit code: the drill run's.
 # PROFILE=oci-local runs them on that profile (state in .lastmile-drills-oci-local/, reports/drills-oci-local.xml);
+# PROFILE=containers on stand-ins, training jobs and replicas in Docker containers (state in
+# .lastmile-drills-containers/, reports/drills-containers.xml): it needs a Docker engine and builds the images first,
+# as `make e2e PROFILE=containers` does; process faults then go through the engine (docker kill, pause, restart).
 # DRILL_TAGS=a,b only the drills with any of those tags; DRILLS="a b" only those drills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +22,13 @@ done
 export LASTMILE_STANDINS__DEPLOYER__SERVICE_PORT=$(free_port)
 if [ "$LASTMILE_PROFILE" = oci-local ]; then  # the deployer's Kubernetes API front door, for the oke deployer
   export LASTMILE_STANDINS__DEPLOYER__KUBE_PORT=$(free_port)
+fi
+if [ "$LASTMILE_PROFILE" = containers ]; then
+  if ! docker info >/dev/null 2>&1; then
+    echo "drills: PROFILE=containers needs a Docker engine and none answers: start one (scripts/docker-engine.sh start)" >&2
+    exit 1
+  fi
+  bash scripts/build-images.sh
 fi
 mkdir -p reports
 

@@ -19,13 +19,22 @@ debootstrap, so it is not run from here). The registry password goes to the engi
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from harness.domain.errors import AuthError, BuildFailed, LastmileError, NotFound, UnreachableError, UserError
+from harness.domain.errors import (
+    AuthError,
+    BuildFailed,
+    CapacityError,
+    LastmileError,
+    NotFound,
+    UnreachableError,
+    UserError,
+)
 from harness.domain.records import ArtifactRef, BuildRef, Secret
 from harness.infra.bundle import has_manifest, source_digest
 
@@ -228,7 +237,16 @@ class DockerImageBuilder:
         if "connection refused" in lowered or "no such host" in lowered or "i/o timeout" in lowered:
             return UnreachableError(f"registry {self.registry.registry} did not take the push of {image}:{tag}: "
                                     f"{error}", url=endpoint)
+        if _SERVER_SIDE.search(lowered):  # the engine retried each layer already: the registry is failing
+            return CapacityError(f"registry {self.registry.registry} failed the push of {image}:{tag} after the "
+                                 f"engine's retries: {error}", url=endpoint)
         return BuildFailed(f"docker push of {image}:{tag} failed: {error}\n" + self.log_tail(run_id, TAIL_LINES))
+
+
+_SERVER_SIDE = re.compile(r"http status: (5\d\d|429)|internal server error|service unavailable|too many requests|"
+                          r"bad gateway|gateway time-?out")
+"""What the engine says when the registry answered a push with a server error or throttling (Docker's ``received
+unexpected HTTP status: 500 Internal Server Error``): the registry's capacity, not the build's."""
 
 
 def _note(out: IO[str], line: str) -> None:

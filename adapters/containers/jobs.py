@@ -271,6 +271,6 @@ def _exit_message(code: int, state: Mapping[str, Any]) -> str:
         return ""
     if state.get("OOMKilled"):
         return f"exited with code {code}: killed for memory (OOM)"
-    if code > 128:
-        return f"exited with code {code} (signal {code - 128})"
+    if code > 128:  # worded as the process runner and OCI say it, which the diagnosis reads (SIGKILL: capacity)
+        return f"exited with code {code} (ended by signal {code - 128})"
     return f"exited with code {code}"

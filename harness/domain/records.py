@@ -163,6 +163,7 @@ class ReplicaStatus:
     detail: str = ""  # why it is not ready, the last exit, where its log is
     address: str | None = None  # where the deployer reaches it; clients use the endpoint
     pid: int | None = None
+    container: str | None = None  # its container's name, when the replica runs in one (faults go to the engine)
 
 
 @dataclass(frozen=True)

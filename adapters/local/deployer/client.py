@@ -178,7 +178,8 @@ def _revision(data: dict) -> Revision:
 
 def _status(data: dict) -> DeploymentStatus:
     replicas = tuple(ReplicaStatus(r["name"], r["revision"], r["state"], r["restarts"], r.get("detail", ""),
-                                   r.get("address"), r.get("pid")) for r in data["replicas"])
+                                   r.get("address"), r.get("pid"), r.get("container"))
+                     for r in data["replicas"])
     revision = _revision(data["revision"]) if data["revision"] else None
     return DeploymentStatus(data["name"], data["endpoint"], revision, data["desired"], data["ready"], replicas,
                             data.get("message", ""), data.get("standby", ""))

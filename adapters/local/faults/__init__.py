@@ -27,6 +27,12 @@ healthy; a killed replica or job has nothing to undo (the controller replaces th
 FAILED), and the revert says so; a resume has nothing to undo; data is put back unless something wrote there
 since; a secret's old value, kept in the secret store as ``<name>.drill-backup``, moves back.
 
+A target that runs in a container (a stand-in, replica or job of the containers profile: the supervisor's, the
+controller's and the run's records name it) gets its process faults from the Docker engine (:mod:`.boxed`):
+``docker kill``, ``docker pause``/``unpause`` (a pause's revert too) and, for a stand-in, ``docker restart`` (the
+same container, so the supervisor's record stays true). Network and http faults are the same on every profile:
+the clients still reach the containers through the fault proxy front.
+
 Evidence: a toxic took effect when connections got it and traffic moved through its proxy since injection; a
 rule when it answered at least one request; a process fault when its target was running when hit (a resume:
 when something was paused); a data fault when the data existed (a rotated credential: when the server still

@@ -2,6 +2,9 @@
 
 ``kill`` is SIGKILL (a crash, no clean-up), ``pause`` SIGSTOP, ``resume`` SIGCONT; ``restart`` kills a stand-in and
 starts it again with the supervisor (a replica's restart is its kill: the controller brings it back).
+
+A target that runs in a container (a stand-in, replica or job of the containers profile) gets the same faults from
+the Docker engine instead (:mod:`.boxed`): kill, pause, unpause, and ``docker restart`` for a stand-in.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 import psutil
 
@@ -18,37 +22,50 @@ from harness.infra.processes import group_members, same_process, signal_group
 
 from . import targets
 from .base import STANDINS, Applied, Profile, Settled, refuse_target
+from .boxed import ContainerFaults
 from .ledger import Record
 
 TARGETS = f"{', '.join(STANDINS)}, replica:<name>, replica:any or job:current"
 SIGNALS = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT, "restart": signal.SIGKILL}
 GONE_WITHIN_S = 10.0
+RESTART_WITHIN_S = 90.0
 
 
 class ProcessFaults(Settled):
-    def __init__(self, p: Profile):
+    def __init__(self, p: Profile, boxed: ContainerFaults | None = None):
         self.p = p
+        self.boxed = boxed or ContainerFaults()
 
     def inject(self, fault_id: str, spec: FaultSpec) -> Applied:
         if spec.target in STANDINS:
-            return self._standin(spec, self.p.route_for(spec.target))
+            name = self.p.route_for(spec.target)
+            container = self.p.h.supervisor.container(name)
+            if container:
+                return self._container(spec, name, container, "standin", standin=name)
+            return self._standin(spec, name)
         if spec.target.startswith("replica:") and spec.target != "replica:":
             chosen = targets.replica(self.p, spec.target)
             assert chosen.pid is not None
+            if chosen.container:
+                action = "kill" if spec.action == "restart" else spec.action  # the controller brings it back
+                return self._container(spec, f"replica {chosen.name}", chosen.container, "replica", action)
             return self._group(spec, f"replica {chosen.name}", chosen.pid, "replica")
         if spec.target == "job:current":
             if spec.action == "restart":
                 raise UserError("job:current: a job run cannot be restarted; kill it (the run ends FAILED) and run "
                                 "the pipeline again")
             job = targets.current_job(self.p)
+            if job.container:
+                return self._container(spec, f"job {job.run_id}", job.container, "job")
             return self._group(spec, f"job {job.run_id}", job.pid, "job")
         raise refuse_target("process", spec.target, TARGETS)
-
 
     def revert(self, record: Record) -> str:
         action, state = record.spec.action, record.state
         if action == "resume":
             return "nothing to undo: a resume is not paused again"
+        if action == "pause" and state.get("container"):
+            return self.boxed.unpause(state["container"], state["label"])
         if action == "pause":
             return _continue(state)
         if state["what"] == "replica":
@@ -56,6 +73,15 @@ class ProcessFaults(Settled):
         if state["what"] == "job":
             return "nothing to undo: a killed job run stays FAILED"
         return bring_back(self.p, state["standin"])
+
+    # anything in a container: the engine -------------------------------------------------------------
+    def _container(self, spec: FaultSpec, label: str, container: str, what: str, action: str | None = None,
+                   standin: str | None = None) -> Applied:
+        detail, evidence = self.boxed.apply(action or spec.action, container, label)
+        state = {"what": what, "label": label, "container": container, **({"standin": standin} if standin else {})}
+        if standin and spec.action == "restart" and evidence.took_effect:
+            detail += f"; {_await_healthy(self.p, standin)}"
+        return Applied(detail, state, evidence)
 
     # stand-ins: the whole family, one process at a time ------------------------------------------
     def _standin(self, spec: FaultSpec, name: str) -> Applied:
@@ -104,18 +130,41 @@ def bring_back(p: Profile, name: str) -> str:
     standins = h.standins()
     [before] = h.supervisor.status([s for s in standins if s.name == name])
     if before.state == "healthy":
-        return f"nothing to undo: {name} is healthy (pid {before.pid})"
+        return f"nothing to undo: {name} is healthy ({_which(before)})"
     after = {s.name: s for s in h.supervisor.up(standins)}[name]
-    return f"{name} started again by the supervisor (pid {after.pid}, {after.state})"
+    return f"{name} started again by the supervisor ({_which(after)}, {after.state})"
+
+
+def _which(status: Any) -> str:
+    """A stand-in as its status names it: its pid, or its container for one that runs in a container."""
+    return f"container {status.container[:12]}" if getattr(status, "container", None) else f"pid {status.pid}"
 
 
 def restart_standin(p: Profile, name: str) -> str:
-    """SIGKILL stand-in ``name``'s family, then start it again with the supervisor."""
+    """SIGKILL stand-in ``name``'s family (or its container), then start it again with the supervisor, which makes
+    a new container: one started afresh reads its configuration (a rotated secret) again."""
+    container = p.h.supervisor.container(name)
+    if container:
+        detail, _ = ContainerFaults().apply("kill", container, name)
+        return f"{detail}; {bring_back(p, name)}"
     family = targets.standin_processes(p, name)
     for proc in family:
         _send(proc, signal.SIGKILL)
     _wait_gone(family)
     return f"killed {name} (pids {', '.join(str(proc.pid) for proc in family)}); {bring_back(p, name)}"
+
+
+def _await_healthy(p: Profile, name: str, timeout: float = RESTART_WITHIN_S) -> str:
+    """After ``docker restart``: until stand-in ``name`` answers again; the supervisor starts it anew if it does not
+    within ``timeout``."""
+    standins = [s for s in p.h.standins() if s.name == name]
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        [now] = p.h.supervisor.status(standins)
+        if now.state == "healthy":
+            return f"{name} answers again (same container)"
+        time.sleep(0.25)
+    return bring_back(p, name)
 
 
 def _continue(state: dict) -> str:

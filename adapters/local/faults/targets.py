@@ -71,7 +71,8 @@ def standin_running(p: Profile, name: str) -> bool:
 @dataclass(frozen=True)
 class Job:
     run_id: str
-    pid: int  # the leader of the job's process group (its ``sh`` wrapper)
+    pid: int  # the leader of the job's process group (its ``sh`` wrapper, or the process in its container)
+    container: str | None = None  # the job's container, when the job runner runs it in one
 
 
 def current_job(p: Profile) -> Job:
@@ -90,7 +91,7 @@ def current_job(p: Profile) -> Job:
         raise UserError(f"job:current: no training job is running (no IN_PROGRESS run with a live process under "
                         f"{jobs})")
     newest = max(running, key=lambda r: r.get("started_at", 0.0))
-    return Job(newest["run_id"], newest["pid"])
+    return Job(newest["run_id"], newest["pid"], newest.get("container_id") or None)
 
 
 def _live(proc: psutil.Process) -> bool:
