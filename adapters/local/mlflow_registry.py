@@ -41,6 +41,7 @@ class MlflowModelRegistry:
         """``client_settings``: MLflow client variables for this process (``jobenv.mlflow_client_settings``)."""
         self.tracking_uri = tracking_uri.rstrip("/")
         self.username = username
+        self._password = password
         use_credentials(username, password)
         for variable, value in client_settings.items():
             os.environ.setdefault(variable, value)  # MLflow reads them per request, from the environment
@@ -107,7 +108,11 @@ class MlflowModelRegistry:
             return [f"{uri}: {problem}" for problem in file_problems(digests, file_digests(Path(root)))]
 
     def _ping(self) -> None:
-        """Fail in seconds, naming the endpoint; MLflow's own client retries a dead server for minutes."""
+        """Fail in seconds, naming the endpoint; MLflow's own client retries a dead server for minutes.
+
+        First, this registry's credentials go back into the environment MLflow's client reads them from: another
+        registry in the same process (a second server, a test's) may have put its own there since."""
+        use_credentials(self.username, self._password)
         if self._checked:
             return
         try:
