@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from harness.domain.errors import UserError
 from harness.domain.ports import SecretStore
 from harness.domain.records import SecretRef
 from harness.infra.standin import Endpoints, StandIn, http_status
+
+log = logging.getLogger("lastmile.standins")
 
 DEPLOYER_TOKEN = SecretRef.parse("secret:deployer-token")
 MLFLOW_FLASK_KEY = SecretRef.parse("secret:mlflow-flask-key")  # signs the auth app's CSRF tokens
@@ -346,19 +349,47 @@ def _password_ref(registry) -> str:
 
 
 def _compact_recording(recording: Path, port: int) -> None:
-    """Keep the requests that changed state, pointed at this start's port; reads need no replay."""
+    """Keep the requests that changed state, pointed at this start's port; reads need no replay.
+
+    moto's recorder appends from the server's threads without a lock, so under concurrent writes (replicas shipping
+    samples at a thousand requests a second) two entries can share a line, or one be cut by another: the whole
+    entries on such a line are kept, the broken ones skipped and the lines counted in a warning."""
     if not recording.exists():
         return
+    entries, damaged = _recorded_entries(recording.read_text(encoding="utf-8", errors="replace"))
+    if damaged:
+        log.warning("the S3 stand-in's recording had %d damaged lines (concurrent writes); they are not replayed, "
+                    "so an object they wrote may be missing", damaged)
     kept = []
-    for line in recording.read_text().splitlines():
-        entry = json.loads(line)
-        if entry.get("method") in ("PUT", "POST", "DELETE"):
+    for entry in entries:
+        if entry.get("method") in ("PUT", "POST", "DELETE") and isinstance(entry.get("url"), str):
             url = urlsplit(entry["url"])
             entry["url"] = urlunsplit((url.scheme or "http", f"127.0.0.1:{port}", url.path, url.query, ""))
             kept.append(json.dumps(entry))
     tmp = recording.with_suffix(".tmp")
     tmp.write_text("".join(line + "\n" for line in kept))
     tmp.replace(recording)
+
+
+def _recorded_entries(text: str) -> tuple[list[dict], int]:
+    """The whole entries of a recording (several on one line included), and how many lines held a broken one.
+
+    A line that does not parse is searched for the next ``{`` that starts a whole JSON object: an entry glued on
+    after the broken one is found so; the broken one's own inner objects (its headers) are no entries."""
+    decoder, entries, damaged = json.JSONDecoder(), [], 0
+    for line in text.splitlines():
+        at, broken = 0, False
+        while (start := line.find("{", at)) >= 0:
+            broken |= bool(line[at:start].strip())
+            try:
+                entry, at = decoder.raw_decode(line, start)
+            except ValueError:
+                broken, at = True, start + 1
+                continue
+            if isinstance(entry, dict) and "method" in entry and "url" in entry:
+                entries.append(entry)
+        damaged += broken or bool(line[at:].strip())
+    return entries, damaged
 
 
 def _write_private(path: Path, text: str) -> None:
